@@ -1,0 +1,36 @@
+# Makefile for the pool extension (PGXS)
+
+EXTENSION = pool
+EXTVERSION = 1.0
+MODULE_big = pool
+OBJS = \
+	src/pool.o \
+	src/settings.o \
+	src/shmem.o \
+	src/channel.o \
+	src/target.o \
+	src/worker.o \
+	src/remote.o \
+	src/functions.o \
+	src/views.o
+
+DATA = $(wildcard sql/$(EXTENSION)--*.sql)
+PGFILEDESC = "pool - shared pool of connections to remote PostgreSQL servers"
+
+PG_CPPFLAGS = -I$(libpq_srcdir)
+SHLIB_LINK_INTERNAL = $(libpq)
+
+REGRESS = pool_setup pool_query pool_errors pool_views
+REGRESS_OPTS = --temp-instance=./tmp_check_regress \
+	--temp-config=$(srcdir)/test/regress.conf
+
+TAP_TESTS = 1
+PROVE_TESTS = $(wildcard test/t/*.pl)
+
+EXTRA_CLEAN = tmp_check_regress
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(OBJS): src/pool.h src/worker.h

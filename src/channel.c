@@ -1,0 +1,448 @@
+/*-------------------------------------------------------------------------
+ *
+ * channel.c
+ *	  The channel between a backend and the pool workers.
+ *
+ * A backend never touches a remote socket.  On first use it creates a DSM
+ * segment of POOL_LANES_PER_SEGMENT lanes (more segments when it has more
+ * requests in flight at once), pins the mapping for the rest of the session
+ * and publishes the segment's handle in its PoolChannelDir entry.  A lane
+ * carries one request at a time: a request queue (backend to worker) and a
+ * response queue (worker to backend), re-created in place for every request,
+ * since a queue's sender and receiver can be set only once.
+ *
+ * Ownership of a lane passes back and forth through PoolLane.owner:
+ *
+ *	backend owns it: creates both queues, sets itself and the worker as
+ *		sender/receiver, then hands the lane to the worker and rings it
+ *		(a bit in PoolChannelDir.attention, a bit in the worker's doorbell,
+ *		the worker's latch);
+ *	worker owns it: reads the request, streams records back, and hands the
+ *		lane back only once it will never touch the queues again (the last
+ *		record fully sent, or the request abandoned).
+ *
+ * A backend that stops waiting (cancel, statement_timeout, an error while
+ * converting rows, exit) records the request's sequence number in
+ * PoolLane.abandoned, detaches its queue handles and rings the worker, which
+ * then cancels the remote query and cleans the connection on its own time.
+ * Exits of any kind run pool_channel_exit() from before_shmem_exit.
+ *
+ * The backend waits with nowait queue operations, WaitLatch and
+ * CHECK_FOR_INTERRUPTS, and checks the worker's generation while it waits so
+ * that a worker that died turns into an error rather than a hang.
+ *
+ * Portions Copyright (c) the pool authors
+ *
+ * src/channel.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+#include "pool.h"
+
+#define LANE_HEADER_SIZE	MAXALIGN(sizeof(PoolLane))
+#define LANE_STRIDE \
+	(LANE_HEADER_SIZE + POOL_REQUEST_QUEUE_SIZE + POOL_RESPONSE_QUEUE_SIZE)
+
+/* This backend's channel. */
+static uint64 my_session = 0;
+static int	my_nsegments = 0;
+static dsm_segment *my_segments[POOL_MAX_SEGMENTS];
+static bool my_lane_busy[POOL_MAX_LANES];
+static uint64 my_next_seq = 0;
+static PoolCall *my_calls[POOL_MAX_LANES];
+
+static void pool_channel_exit(int code, Datum arg);
+
+/*
+ * Size of one channel segment.
+ */
+Size
+pool_segment_size(void)
+{
+	return LANE_STRIDE * POOL_LANES_PER_SEGMENT;
+}
+
+/*
+ * Address of a lane within a segment.
+ */
+PoolLane *
+pool_lane(void *segment_base, int lane_in_segment)
+{
+	return (PoolLane *) ((char *) segment_base + LANE_STRIDE * lane_in_segment);
+}
+
+shm_mq *
+pool_lane_request_queue(PoolLane *lane)
+{
+	return (shm_mq *) ((char *) lane + LANE_HEADER_SIZE);
+}
+
+shm_mq *
+pool_lane_response_queue(PoolLane *lane)
+{
+	return (shm_mq *) ((char *) lane + LANE_HEADER_SIZE +
+					   POOL_REQUEST_QUEUE_SIZE);
+}
+
+/*
+ * Register this backend's channel in shared memory, once per session.
+ */
+static void
+pool_channel_register(void)
+{
+	PoolChannelDir *dir = &pool_shared->channels[MyProc->pgprocno];
+	int			i;
+
+	LWLockAcquire(pool_shared->lock, LW_EXCLUSIVE);
+	my_session = pool_shared->next_session++;
+	dir->session = my_session;
+	dir->pid = MyProcPid;
+	dir->nsegments = 0;
+	pg_atomic_write_u32(&dir->exiting, 0);
+	for (i = 0; i < POOL_MAX_WORKERS; i++)
+		pg_atomic_write_u64(&dir->attention[i], 0);
+	LWLockRelease(pool_shared->lock);
+
+	before_shmem_exit(pool_channel_exit, (Datum) 0);
+}
+
+/*
+ * Add a segment of lanes to this backend's channel.
+ */
+static void
+pool_channel_add_segment(void)
+{
+	PoolChannelDir *dir = &pool_shared->channels[MyProc->pgprocno];
+	ResourceOwner oldowner = CurrentResourceOwner;
+	dsm_segment *seg;
+	int			i;
+
+	/* The mapping is for the session: create it outside any resource owner */
+	CurrentResourceOwner = NULL;
+	seg = dsm_create(pool_segment_size(), DSM_CREATE_NULL_IF_MAXSEGMENTS);
+	CurrentResourceOwner = oldowner;
+	if (seg == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("too many dynamic shared memory segments")));
+
+	for (i = 0; i < POOL_LANES_PER_SEGMENT; i++)
+	{
+		PoolLane   *lane = pool_lane(dsm_segment_address(seg), i);
+
+		pg_atomic_init_u32(&lane->owner, POOL_LANE_BACKEND);
+		pg_atomic_init_u64(&lane->abandoned, 0);
+		lane->worker = -1;
+		lane->worker_generation = 0;
+		lane->seq = 0;
+	}
+
+	LWLockAcquire(pool_shared->lock, LW_EXCLUSIVE);
+	dir->segments[my_nsegments] = dsm_segment_handle(seg);
+	dir->nsegments = my_nsegments + 1;
+	LWLockRelease(pool_shared->lock);
+
+	my_segments[my_nsegments++] = seg;
+}
+
+static PoolLane *
+pool_my_lane(int lane_no)
+{
+	return pool_lane(dsm_segment_address(my_segments[lane_no / POOL_LANES_PER_SEGMENT]),
+					 lane_no % POOL_LANES_PER_SEGMENT);
+}
+
+/*
+ * Wait for something to happen on our latch, for at most timeout_ms.
+ */
+static void
+pool_backend_wait(long timeout_ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 timeout_ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * Find a lane this backend owns and does not use, adding a segment if
+ * needed; waits while every lane is still being cleaned up by a worker.
+ */
+static int
+pool_acquire_lane(void)
+{
+	for (;;)
+	{
+		int			i;
+
+		for (i = 0; i < my_nsegments * POOL_LANES_PER_SEGMENT; i++)
+		{
+			if (!my_lane_busy[i] &&
+				pg_atomic_read_u32(&pool_my_lane(i)->owner) == POOL_LANE_BACKEND)
+				return i;
+		}
+
+		if (my_nsegments < POOL_MAX_SEGMENTS)
+		{
+			pool_channel_add_segment();
+			continue;
+		}
+
+		pool_backend_wait(10);
+	}
+}
+
+/*
+ * Wait until worker w runs and return its generation; fails after
+ * pool.checkout_timeout, since no request can be served meanwhile.
+ */
+static uint32
+pool_wait_for_worker(int w)
+{
+	PoolWorkerInfo *info = pool_worker_info(w);
+	TimestampTz start = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		uint32		gen = pg_atomic_read_u32(&info->generation);
+
+		if (gen % 2 == 1)
+		{
+			pg_read_barrier();
+			return gen;
+		}
+
+		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(),
+									   pool_checkout_timeout))
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("pool worker %d is not running", w + 1),
+					 errhint("Check the server log for why it stopped.")));
+		pool_backend_wait(10);
+	}
+}
+
+/*
+ * Ring worker w about lane lane_no of backend procno.
+ */
+void
+pool_ring_worker(int worker, int procno, int lane_no)
+{
+	PoolWorkerInfo *info = pool_worker_info(worker);
+	PoolChannelDir *dir = &pool_shared->channels[procno];
+	int			pgprocno;
+
+	if (lane_no >= 0)
+		pg_atomic_fetch_or_u64(&dir->attention[worker], UINT64CONST(1) << lane_no);
+	pg_atomic_fetch_or_u64(&info->doorbell[procno / 64],
+						   UINT64CONST(1) << (procno % 64));
+	pgprocno = info->pgprocno;
+	if (pgprocno >= 0)
+		SetLatch(&GetPGProcByNumber(pgprocno)->procLatch);
+}
+
+/*
+ * Submit a request to worker `worker` on a free lane and return once the
+ * whole request is in the queue.  The caller then reads the response with
+ * pool_call_receive, and must call pool_call_abandon if it stops early.
+ */
+void
+pool_call_start(PoolCall *call, int worker, StringInfo request)
+{
+	PoolLane   *lane;
+	PGPROC	   *worker_proc;
+	shm_mq	   *req;
+	shm_mq	   *resp;
+	shm_mq_result res;
+
+	memset(call, 0, sizeof(PoolCall));
+	call->finished = true;
+
+	if (my_session == 0)
+		pool_channel_register();
+
+	call->worker = worker;
+	call->worker_generation = pool_wait_for_worker(worker);
+	worker_proc = GetPGProcByNumber(pool_worker_info(worker)->pgprocno);
+
+	call->lane_no = pool_acquire_lane();
+	lane = call->lane = pool_my_lane(call->lane_no);
+	call->seq = ++my_next_seq;
+
+	lane->worker = worker;
+	lane->worker_generation = call->worker_generation;
+	lane->seq = call->seq;
+
+	req = shm_mq_create(pool_lane_request_queue(lane), POOL_REQUEST_QUEUE_SIZE);
+	shm_mq_set_sender(req, MyProc);
+	shm_mq_set_receiver(req, worker_proc);
+	resp = shm_mq_create(pool_lane_response_queue(lane),
+						 POOL_RESPONSE_QUEUE_SIZE);
+	shm_mq_set_sender(resp, worker_proc);
+	shm_mq_set_receiver(resp, MyProc);
+	call->request = shm_mq_attach(req, NULL, NULL);
+	call->response = shm_mq_attach(resp, NULL, NULL);
+
+	/* From here on, the lane is the worker's until it hands it back. */
+	my_lane_busy[call->lane_no] = true;
+	my_calls[call->lane_no] = call;
+	call->finished = false;
+	pg_write_barrier();
+	pg_atomic_write_u32(&lane->owner, POOL_LANE_WORKER);
+
+	res = shm_mq_send(call->request, request->len, request->data, true, true);
+	pool_ring_worker(worker, MyProc->pgprocno, call->lane_no);
+
+	while (res == SHM_MQ_WOULD_BLOCK)
+	{
+		if (pg_atomic_read_u32(&pool_worker_info(worker)->generation) !=
+			call->worker_generation)
+			break;
+		pool_backend_wait(1000);
+		res = shm_mq_send(call->request, request->len, request->data,
+						  true, true);
+	}
+	if (res != SHM_MQ_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("pool worker stopped while receiving a request")));
+}
+
+/*
+ * Wait for the next response message of a call.  Returns false when the
+ * worker is gone; the caller raises the error.
+ */
+bool
+pool_call_receive(PoolCall *call, char **data, Size *len)
+{
+	for (;;)
+	{
+		shm_mq_result res;
+
+		res = shm_mq_receive(call->response, len, (void **) data, true);
+		if (res == SHM_MQ_SUCCESS)
+			return true;
+		if (res == SHM_MQ_DETACHED)
+			return false;
+
+		if (pg_atomic_read_u32(&pool_worker_info(call->worker)->generation) !=
+			call->worker_generation)
+		{
+			/*
+			 * The worker may have written the last bytes just before it
+			 * died: look once more before giving up.
+			 */
+			res = shm_mq_receive(call->response, len, (void **) data, true);
+			if (res == SHM_MQ_SUCCESS)
+				return true;
+			return false;
+		}
+
+		pool_backend_wait(1000);
+	}
+}
+
+/*
+ * The call got its final record: the lane goes back to this backend as soon
+ * as the worker lets go of it.
+ */
+void
+pool_call_finish(PoolCall *call)
+{
+	if (call->finished)
+		return;
+	call->finished = true;
+	my_lane_busy[call->lane_no] = false;
+	my_calls[call->lane_no] = NULL;
+
+	/*
+	 * No shm_mq_detach: it would only wake the worker for nothing.  The
+	 * handles live in the caller's memory context.
+	 */
+	call->request = NULL;
+	call->response = NULL;
+}
+
+/*
+ * Give up on a call before its final record: tell the worker, which cancels
+ * the remote query and cleans the connection.  Safe to call from an error
+ * handler and more than once.
+ */
+void
+pool_call_abandon(PoolCall *call)
+{
+	PoolLane   *lane = call->lane;
+
+	if (call->finished)
+		return;
+	call->finished = true;
+	my_calls[call->lane_no] = NULL;
+
+	if (pg_atomic_read_u32(&pool_worker_info(call->worker)->generation) !=
+		call->worker_generation)
+	{
+		/* That worker is gone and will never touch the lane again. */
+		pg_atomic_write_u32(&lane->owner, POOL_LANE_BACKEND);
+	}
+	else
+	{
+		pg_atomic_write_u64(&lane->abandoned, call->seq);
+		shm_mq_detach(call->request);
+		shm_mq_detach(call->response);
+		pool_ring_worker(call->worker, MyProc->pgprocno, call->lane_no);
+	}
+	call->request = NULL;
+	call->response = NULL;
+	my_lane_busy[call->lane_no] = false;
+}
+
+/*
+ * Backend exit, of any kind: abandon what is in flight and tell every worker
+ * that this session is over, so they release what it held.
+ */
+static void
+pool_channel_exit(int code, Datum arg)
+{
+	PoolChannelDir *dir = &pool_shared->channels[MyProc->pgprocno];
+	int			i;
+
+	for (i = 0; i < POOL_MAX_LANES; i++)
+	{
+		if (my_calls[i] != NULL)
+			pool_call_abandon(my_calls[i]);
+	}
+
+	pg_atomic_write_u32(&dir->exiting, 1);
+	for (i = 0; i < pool_shared->nworkers; i++)
+		pool_ring_worker(i, MyProc->pgprocno, -1);
+}
+
+/*
+ * Start a record of the given type in buf; pool_end_record fills in its
+ * length.
+ */
+void
+pool_begin_record(StringInfo buf, char type, int *start)
+{
+	appendStringInfoChar(buf, type);
+	*start = buf->len;
+	pool_put_uint32(buf, 0);
+}
+
+void
+pool_end_record(StringInfo buf, int start)
+{
+	uint32		len = buf->len - start - sizeof(uint32);
+
+	memcpy(buf->data + start, &len, sizeof(uint32));
+}

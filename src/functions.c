@@ -1,0 +1,511 @@
+/*-------------------------------------------------------------------------
+ *
+ * functions.c
+ *	  The SQL functions that run remote commands: pool.query and pool.exec.
+ *
+ * A call resolves its target to a pool, sends one request through the
+ * channel and reads the response records as they arrive: rows go into a
+ * tuplestore (which spills to disk beyond work_mem), remote notices are
+ * re-raised at their level, and the final record is either the command tag
+ * or an error, which is re-thrown with the remote SQLSTATE, message, detail,
+ * hint and context, plus a context line naming the pool.
+ *
+ * Values arrive as text and go through the input functions of the column
+ * definition list's types, with the remote's DateStyle and IntervalStyle in
+ * force while they do (as dblink does), so that any local setting parses
+ * them right.
+ *
+ * Portions Copyright (c) the pool authors
+ *
+ * src/functions.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "pool.h"
+
+PG_FUNCTION_INFO_V1(pool_query);
+PG_FUNCTION_INFO_V1(pool_exec);
+
+/* Most parameters a remote statement can take (the protocol's limit). */
+#define POOL_MAX_PARAMS 65535
+
+/*
+ * State of one call while its response streams in.
+ */
+typedef struct PoolCallState
+{
+	PoolTarget	target;
+	const char *sql;
+	PoolCall	call;
+
+	/* for pool.query */
+	TupleDesc	tupdesc;
+	AttInMetadata *attinmeta;
+	Tuplestorestate *tupstore;
+	MemoryContext rowcxt;
+	Datum	   *values;
+	bool	   *nulls;
+	int			guc_nestlevel;	/* > 0 while remote date styles apply */
+	bool		have_rows;
+	int			converting;		/* column being converted, for context */
+
+	char	   *tag;			/* from the final record */
+} PoolCallState;
+
+/*
+ * Refuse NULL arguments with a clear error.
+ */
+static void
+pool_check_not_null(FunctionCallInfo fcinfo, int arg, const char *what)
+{
+	if (PG_ARGISNULL(arg))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+}
+
+/*
+ * Encode the request: kind, pool, parameters out of band.
+ */
+static void
+pool_build_request(StringInfo buf, char kind, PoolTarget *target,
+				   text *sql, ArrayType *params)
+{
+	Datum	   *elems = NULL;
+	bool	   *elem_nulls = NULL;
+	int			nparams = 0;
+	int			i;
+
+	if (params != NULL)
+	{
+		if (ARR_NDIM(params) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("parameters must be a one-dimensional array")));
+		deconstruct_array(params, TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &elem_nulls, &nparams);
+		if (nparams > POOL_MAX_PARAMS)
+			ereport(ERROR,
+					(errcode(ERRCODE_TOO_MANY_ARGUMENTS),
+					 errmsg("too many parameters"),
+					 errdetail("A remote statement takes at most %d parameters; %d were given.",
+							   POOL_MAX_PARAMS, nparams)));
+	}
+
+	initStringInfo(buf);
+	appendStringInfoChar(buf, kind);
+	pool_put_uint32(buf, target->pool_index);
+	pool_put_uint32(buf, target->pool_generation);
+	pool_put_uint32(buf, nparams);
+	appendBinaryStringInfo(buf, VARDATA_ANY(sql), VARSIZE_ANY_EXHDR(sql));
+	appendStringInfoChar(buf, '\0');
+	for (i = 0; i < nparams; i++)
+	{
+		if (elem_nulls[i])
+			pool_put_uint32(buf, (uint32) -1);
+		else
+		{
+			text	   *t = DatumGetTextPP(elems[i]);
+
+			pool_put_uint32(buf, VARSIZE_ANY_EXHDR(t));
+			appendBinaryStringInfo(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+			appendStringInfoChar(buf, '\0');
+		}
+	}
+}
+
+/*
+ * Map a remote severity to a local error level.
+ */
+static int
+pool_elevel(const char *severity, int dflt)
+{
+	if (severity == NULL)
+		return dflt;
+	if (strcmp(severity, "WARNING") == 0)
+		return WARNING;
+	if (strcmp(severity, "NOTICE") == 0)
+		return NOTICE;
+	if (strcmp(severity, "INFO") == 0)
+		return INFO;
+	if (strcmp(severity, "LOG") == 0)
+		return LOG;
+	if (strncmp(severity, "DEBUG", 5) == 0)
+		return DEBUG1;
+	return dflt;
+}
+
+/*
+ * Raise an error or notice record.  For an error the call is over already,
+ * so this does not return.
+ */
+static void
+pool_raise(PoolCallState *st, const char *p, uint32 len, int dflt_level)
+{
+	const char *end = p + len;
+	const char *severity = NULL;
+	const char *sqlstate = "XX000";
+	const char *message = NULL;
+	const char *detail = NULL;
+	const char *hint = NULL;
+	const char *context = NULL;
+	char	   *our_context;
+	bool		remote = false;
+
+	while (p < end && *p != '\0')
+	{
+		char		code = *p++;
+		const char *value = p;
+
+		p += strlen(p) + 1;
+		switch (code)
+		{
+			case PG_DIAG_SEVERITY_NONLOCALIZED:
+				severity = value;
+				break;
+			case PG_DIAG_SQLSTATE:
+				if (strlen(value) == 5)
+					sqlstate = value;
+				break;
+			case PG_DIAG_MESSAGE_PRIMARY:
+				message = value;
+				break;
+			case PG_DIAG_MESSAGE_DETAIL:
+				detail = value;
+				break;
+			case PG_DIAG_MESSAGE_HINT:
+				hint = value;
+				break;
+			case PG_DIAG_CONTEXT:
+				context = value;
+				break;
+			case POOL_FIELD_REMOTE:
+				remote = true;
+				break;
+		}
+	}
+
+	/* errcontext() is a macro that must not be an operand of ?: */
+	if (remote)
+		our_context = psprintf("remote SQL command on pool \"%s\": %s",
+							   st->target.name, st->sql);
+	else
+		our_context = psprintf("pool \"%s\"", st->target.name);
+
+	ereport(pool_elevel(severity, dflt_level),
+			(errcode(MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
+								   sqlstate[3], sqlstate[4])),
+			 message ? errmsg_internal("%s", message) :
+			 errmsg("could not obtain message string for remote error"),
+			 detail ? errdetail_internal("%s", detail) : 0,
+			 hint ? errhint("%s", hint) : 0,
+			 context ? errcontext("%s", context) : 0,
+			 errcontext("%s", our_context)));
+	pfree(our_context);
+}
+
+/*
+ * Error context while converting a value.
+ */
+static void
+pool_convert_context(void *arg)
+{
+	PoolCallState *st = (PoolCallState *) arg;
+
+	if (st->converting >= 0)
+		errcontext("column \"%s\" of a row returned by pool \"%s\"",
+				   NameStr(TupleDescAttr(st->tupdesc, st->converting)->attname),
+				   st->target.name);
+}
+
+/*
+ * Check a row description against the column definition list, and make the
+ * remote's date and interval styles apply while values are converted.
+ */
+static void
+pool_check_rowdesc(PoolCallState *st, const char *p, uint32 len)
+{
+	uint32		ncols = pool_get_uint32(p);
+	const char *datestyle;
+	const char *intervalstyle;
+	int			i;
+
+	p += sizeof(uint32);
+	datestyle = p;
+	p += strlen(p) + 1;
+	intervalstyle = p;
+	p += strlen(p) + 1;
+
+	if (ncols != (uint32) st->tupdesc->natts)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("remote query result rowtype does not match the specified FROM clause rowtype"),
+				 errdetail("The remote query returned %u columns, but the column definition list has %d.",
+						   ncols, st->tupdesc->natts),
+				 errcontext("remote SQL command on pool \"%s\": %s",
+							st->target.name, st->sql)));
+
+	for (i = 0; i < (int) ncols; i++)
+	{
+		Oid			remote_type = pool_get_uint32(p);
+		const char *name = p + sizeof(uint32);
+		Oid			local_type = getBaseType(TupleDescAttr(st->tupdesc, i)->atttypid);
+		char		remote_cat;
+		char		local_cat;
+		bool		preferred;
+
+		p = name + strlen(name) + 1;
+
+		/*
+		 * Both types built in (same OIDs on both sides): refuse pairs whose
+		 * text forms cannot convert, such as a timestamp into an integer,
+		 * even before any row arrives.  Strings go anywhere, anything goes
+		 * into a string, and other types are left to their input functions.
+		 */
+		if (remote_type == local_type || remote_type >= FirstGenbkiObjectId ||
+			local_type >= FirstGenbkiObjectId)
+			continue;
+		get_type_category_preferred(remote_type, &remote_cat, &preferred);
+		get_type_category_preferred(local_type, &local_cat, &preferred);
+		if (remote_cat == local_cat ||
+			remote_cat == TYPCATEGORY_STRING || local_cat == TYPCATEGORY_STRING ||
+			remote_cat == TYPCATEGORY_UNKNOWN || local_cat == TYPCATEGORY_UNKNOWN ||
+			remote_cat == TYPCATEGORY_USER || local_cat == TYPCATEGORY_USER)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("remote column \"%s\" of type %s does not match type %s of column \"%s\" in the column definition list",
+						name, format_type_be(remote_type),
+						format_type_be(local_type),
+						NameStr(TupleDescAttr(st->tupdesc, i)->attname)),
+				 errcontext("remote SQL command on pool \"%s\": %s",
+							st->target.name, st->sql)));
+	}
+
+	/* A later result replaces an earlier one, as with dblink. */
+	if (st->have_rows)
+	{
+		tuplestore_clear(st->tupstore);
+		st->have_rows = false;
+	}
+
+	if (st->guc_nestlevel == 0 &&
+		(strcmp(datestyle, GetConfigOption("DateStyle", false, false)) != 0 ||
+		 strcmp(intervalstyle, GetConfigOption("IntervalStyle", false, false)) != 0))
+	{
+		st->guc_nestlevel = NewGUCNestLevel();
+		if (datestyle[0])
+			(void) set_config_option("DateStyle", datestyle,
+									 PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+		if (intervalstyle[0])
+			(void) set_config_option("IntervalStyle", intervalstyle,
+									 PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+	}
+}
+
+/*
+ * Convert one row and add it to the tuplestore.
+ */
+static void
+pool_store_row(PoolCallState *st, const char *p, uint32 len)
+{
+	TupleDesc	tupdesc = st->tupdesc;
+	const char *end = p + len;
+	MemoryContext old;
+	int			i;
+
+	old = MemoryContextSwitchTo(st->rowcxt);
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		int32		vlen;
+		char	   *value = NULL;
+
+		if (p + sizeof(uint32) > end)
+			elog(ERROR, "truncated row record from pool worker");
+		vlen = (int32) pool_get_uint32(p);
+		p += sizeof(uint32);
+		if (vlen >= 0)
+		{
+			value = (char *) p;
+			p += vlen + 1;
+		}
+
+		st->converting = i;
+		st->values[i] = InputFunctionCall(&st->attinmeta->attinfuncs[i],
+										  value,
+										  st->attinmeta->attioparams[i],
+										  st->attinmeta->atttypmods[i]);
+		st->nulls[i] = (value == NULL);
+	}
+	st->converting = -1;
+	MemoryContextSwitchTo(old);
+
+	tuplestore_putvalues(st->tupstore, tupdesc, st->values, st->nulls);
+	st->have_rows = true;
+	MemoryContextReset(st->rowcxt);
+}
+
+/*
+ * Handle the records of one response message.  Returns true after the final
+ * record.
+ */
+static bool
+pool_handle_message(PoolCallState *st, const char *data, Size len)
+{
+	const char *p = data;
+	const char *end = data + len;
+
+	while (p < end)
+	{
+		char		type = *p;
+		uint32		rlen = pool_get_uint32(p + 1);
+		const char *payload = p + 1 + sizeof(uint32);
+
+		p = payload + rlen;
+		switch (type)
+		{
+			case POOL_REC_ROWDESC:
+				if (st->tupdesc != NULL)
+					pool_check_rowdesc(st, payload, rlen);
+				break;
+			case POOL_REC_ROW:
+				if (st->tupdesc != NULL)
+					pool_store_row(st, payload, rlen);
+				break;
+			case POOL_REC_NOTICE:
+				pool_raise(st, payload, rlen, NOTICE);
+				break;
+			case POOL_REC_ERROR:
+				pool_call_finish(&st->call);
+				pool_raise(st, payload, rlen, ERROR);
+				return true;	/* not reached */
+			case POOL_REC_DONE:
+				st->tag = pstrdup(payload);
+				pool_call_finish(&st->call);
+				return true;
+			default:
+				elog(ERROR, "unexpected record type %d from pool worker", type);
+		}
+	}
+	return false;
+}
+
+/*
+ * Run one request to its end.
+ */
+static void
+pool_run(PoolCallState *st, char kind, text *target, text *sql,
+		 ArrayType *params)
+{
+	StringInfoData request;
+	ErrorContextCallback errcb;
+
+	pool_resolve_target(target, &st->target);
+	st->sql = text_to_cstring(sql);
+	st->converting = -1;
+	pool_build_request(&request, kind, &st->target, sql, params);
+
+	errcb.callback = pool_convert_context;
+	errcb.arg = st;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+
+	PG_TRY();
+	{
+		pool_call_start(&st->call, st->target.worker, &request);
+		pfree(request.data);
+
+		for (;;)
+		{
+			char	   *data;
+			Size		len;
+
+			if (!pool_call_receive(&st->call, &data, &len))
+				ereport(ERROR,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("pool worker stopped while serving a request on pool \"%s\"",
+								st->target.name),
+						 errdetail("The worker was terminated; it is restarted automatically."),
+						 errhint("Run the command again.")));
+			if (pool_handle_message(st, data, len))
+				break;
+		}
+	}
+	PG_CATCH();
+	{
+		pool_call_abandon(&st->call);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	error_context_stack = errcb.previous;
+	if (st->guc_nestlevel > 0)
+		AtEOXact_GUC(true, st->guc_nestlevel);
+}
+
+/*
+ * pool.query(target text, sql text, VARIADIC params text[]) returns setof
+ * record
+ */
+Datum
+pool_query(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	PoolCallState st;
+
+	pool_check_loaded();
+	pool_check_not_null(fcinfo, 0, "target");
+	pool_check_not_null(fcinfo, 1, "SQL command");
+	pool_check_not_null(fcinfo, 2, "parameter array");
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
+
+	memset(&st, 0, sizeof(st));
+	st.tupdesc = rsinfo->setDesc;
+	st.tupstore = rsinfo->setResult;
+	st.attinmeta = TupleDescGetAttInMetadata(st.tupdesc);
+	st.values = palloc(sizeof(Datum) * st.tupdesc->natts);
+	st.nulls = palloc(sizeof(bool) * st.tupdesc->natts);
+	st.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pool row",
+									  ALLOCSET_DEFAULT_SIZES);
+
+	pool_run(&st, POOL_REQ_QUERY, PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1),
+			 PG_GETARG_ARRAYTYPE_P(2));
+
+	MemoryContextDelete(st.rowcxt);
+	return (Datum) 0;
+}
+
+/*
+ * pool.exec(target text, sql text, VARIADIC params text[]) returns text
+ */
+Datum
+pool_exec(PG_FUNCTION_ARGS)
+{
+	PoolCallState st;
+
+	pool_check_loaded();
+	pool_check_not_null(fcinfo, 0, "target");
+	pool_check_not_null(fcinfo, 1, "SQL command");
+	pool_check_not_null(fcinfo, 2, "parameter array");
+
+	memset(&st, 0, sizeof(st));
+	pool_run(&st, POOL_REQ_EXEC, PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1),
+			 PG_GETARG_ARRAYTYPE_P(2));
+
+	PG_RETURN_TEXT_P(cstring_to_text(st.tag));
+}

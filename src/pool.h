@@ -1,0 +1,308 @@
+/*-------------------------------------------------------------------------
+ *
+ * pool.h
+ *	  Shared declarations of the pool extension.
+ *
+ * pool keeps a shared pool of libpq connections to remote PostgreSQL
+ * servers.  Background workers own the connections and multiplex them in one
+ * WaitEventSet each; backends reach them through a channel of shm_mq queues
+ * in a dynamic shared memory segment of their own.
+ *
+ * Shared memory layout (fixed size, set at postmaster start):
+ *
+ *	PoolShared		one, with the LWLock and global counters
+ *	PoolWorkerInfo	pool.workers of them: pid, latch owner, generation and the
+ *					doorbell bitmap backends use to wake a worker
+ *	PoolEntry		pool.max_pools of them: identity, settings in force,
+ *					gauges and counters of one pool
+ *	PoolSlot		pool.max_connections of them: one pooled connection each
+ *	PoolChannelDir	MaxBackends of them: where a backend's channel segments are
+ *					and which of its lanes need a worker's attention
+ *
+ * Locking rules:
+ *
+ *	- PoolShared->lock (the LWLock of our own tranche, "pool") protects the identity
+ *	  of pools (in_use, generation, key, name, worker) and slot allocation
+ *	  (PoolSlot.in_use), and the registration of a backend's channel
+ *	  (PoolChannelDir.session and segments).  Backends take it shared to look
+ *	  a pool up and exclusive to create one; workers take it exclusive to claim
+ *	  or free a slot.
+ *	- Everything else in a PoolSlot is written only by the worker that owns
+ *	  the slot, bracketed by its changecount (the protocol of
+ *	  PgBackendStatus): readers copy the slot and retry until the count is even
+ *	  and unchanged.
+ *	- Counters and gauges are pg_atomic_uint64/uint32, written by the owning
+ *	  worker, read by anyone without a lock.
+ *	- A lane of a backend's channel belongs to exactly one side at a time
+ *	  (PoolLane.owner): the backend creates its queues and submits a request
+ *	  while it owns the lane; from then on only the worker touches the lane's
+ *	  queues, until it hands the lane back.  See channel.c.
+ *
+ * Portions Copyright (c) the pool authors
+ *
+ * src/pool.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef POOL_H
+#define POOL_H
+
+#include "port/atomics.h"
+#include "storage/dsm.h"
+#include "storage/lwlock.h"
+#include "storage/shm_mq.h"
+#include "utils/timestamp.h"
+
+/* Compile-time limits. */
+#define POOL_MAX_WORKERS			16
+#define POOL_LANES_PER_SEGMENT		4
+#define POOL_MAX_SEGMENTS			16
+#define POOL_MAX_LANES				(POOL_LANES_PER_SEGMENT * POOL_MAX_SEGMENTS)
+#define POOL_REQUEST_QUEUE_SIZE		(16 * 1024)
+#define POOL_RESPONSE_QUEUE_SIZE	(64 * 1024)
+#define POOL_KEY_LEN				2048
+#define POOL_NAME_LEN				256
+#define POOL_QUERY_LEN				256
+
+/* Settings (settings.c). */
+extern int	pool_workers;
+extern int	pool_max_pools;
+extern int	pool_max_connections;
+extern int	pool_pool_size;
+extern int	pool_max_overflow;
+extern int	pool_checkout_timeout;
+extern int	pool_connect_timeout;
+
+extern void pool_define_settings(void);
+
+/*
+ * State of a pooled connection, as shown in pool.connections.
+ */
+typedef enum PoolSlotState
+{
+	POOL_SLOT_EMPTY = 0,
+	POOL_SLOT_CONNECTING,
+	POOL_SLOT_IDLE,
+	POOL_SLOT_ACTIVE,			/* running a request */
+	POOL_SLOT_CLEANING,			/* cancelling, draining, rolling back */
+	POOL_SLOT_CLOSING
+} PoolSlotState;
+
+/*
+ * One pool: a distinct set of resolved connection parameters.
+ */
+typedef struct PoolEntry
+{
+	/* identity, under PoolShared->lock */
+	bool		in_use;
+	bool		require_password;	/* opened for a non-superuser */
+	int			worker;			/* index of the worker serving it */
+	uint32		generation;		/* bumped each time the entry is reused */
+	uint32		key_hash;
+	TimestampTz created_at;
+	char		name[POOL_NAME_LEN];	/* conninfo without secrets */
+	char		key[POOL_KEY_LEN];	/* canonical conninfo, with secrets */
+
+	/* settings in force, written by the worker */
+	pg_atomic_uint32 pool_size;
+	pg_atomic_uint32 max_overflow;
+	pg_atomic_uint32 checkout_timeout;
+	pg_atomic_uint32 connect_timeout;
+
+	/* gauges, written by the worker */
+	pg_atomic_uint32 waiting;	/* requests queued for a connection */
+
+	/* counters since the pool was created */
+	pg_atomic_uint64 checkouts;
+	pg_atomic_uint64 queries;
+	pg_atomic_uint64 errors;
+	pg_atomic_uint64 connects;
+	pg_atomic_uint64 connect_failures;
+	pg_atomic_uint64 timeouts;
+	pg_atomic_uint64 wait_us;	/* total time requests waited for a
+								 * connection */
+	pg_atomic_uint64 query_us;	/* total time connections were checked out */
+} PoolEntry;
+
+/*
+ * One pooled connection.  The PGconn itself lives in the owning worker's
+ * memory; this is what others may see of it.
+ */
+typedef struct PoolSlot
+{
+	bool		in_use;			/* under PoolShared->lock */
+	int			worker;			/* under PoolShared->lock */
+
+	/* the rest is written by the owning worker, under changecount */
+	pg_atomic_uint32 changecount;
+	int			pool_index;
+	uint32		pool_generation;
+	PoolSlotState state;
+	int			holder_pid;
+	int			remote_pid;
+	TimestampTz connected_at;
+	TimestampTz checked_out_at;
+	TimestampTz last_used_at;
+	uint64		uses;
+} PoolSlot;
+
+/*
+ * Per-worker state.  The doorbell is a bitmap over backends (by pgprocno):
+ * a backend sets its bit, then the worker's latch.
+ */
+typedef struct PoolWorkerInfo
+{
+	pid_t		pid;			/* 0 while not running */
+	int			pgprocno;
+	pg_atomic_uint32 generation;	/* odd while running */
+	pg_atomic_uint64 doorbell[FLEXIBLE_ARRAY_MEMBER];
+} PoolWorkerInfo;
+
+/*
+ * Where one backend's channel lives.  attention[w] has a bit per lane that
+ * needs worker w's attention.
+ */
+typedef struct PoolChannelDir
+{
+	uint64		session;		/* under lock; 0 when none */
+	int			pid;
+	int			nsegments;
+	dsm_handle	segments[POOL_MAX_SEGMENTS];
+	pg_atomic_uint32 exiting;	/* backend is gone or going */
+	pg_atomic_uint64 attention[POOL_MAX_WORKERS];
+} PoolChannelDir;
+
+typedef struct PoolShared
+{
+	LWLock	   *lock;
+	uint64		next_session;	/* under lock */
+	int			nworkers;
+	int			max_pools;
+	int			max_connections;
+	int			max_backends;
+	int			doorbell_words;
+	Size		worker_info_size;
+	PoolWorkerInfo *workers_base;	/* pointers valid in every process */
+	PoolEntry  *pools;
+	PoolSlot   *slots;
+	PoolChannelDir *channels;
+} PoolShared;
+
+extern PoolShared *pool_shared;
+
+static inline PoolWorkerInfo *
+pool_worker_info(int i)
+{
+	return (PoolWorkerInfo *) ((char *) pool_shared->workers_base +
+							   i * pool_shared->worker_info_size);
+}
+
+/* shmem.c */
+extern void pool_shmem_request(void);
+extern void pool_shmem_startup(void);
+extern void pool_check_loaded(void);
+extern void pool_slot_begin_write(PoolSlot *slot);
+extern void pool_slot_end_write(PoolSlot *slot);
+extern void pool_slot_read(PoolSlot *slot, PoolSlot *copy);
+
+/*
+ * The channel: a lane is one request at a time between a backend and a
+ * worker.  Lanes live in DSM segments the backend creates.
+ */
+typedef enum PoolLaneOwner
+{
+	POOL_LANE_BACKEND = 0,
+	POOL_LANE_WORKER = 1
+} PoolLaneOwner;
+
+typedef struct PoolLane
+{
+	pg_atomic_uint32 owner;		/* PoolLaneOwner */
+	int			worker;			/* worker serving the current request */
+	uint32		worker_generation;	/* its generation at submission */
+	uint64		seq;			/* current request's sequence number */
+	pg_atomic_uint64 abandoned; /* seq of a request the backend gave up on */
+} PoolLane;
+
+/* Request kinds, first byte of a request. */
+#define POOL_REQ_QUERY		'Q'	/* rows wanted */
+#define POOL_REQ_EXEC		'X'	/* command tag wanted */
+
+/*
+ * Response records.  A response message holds one or more records, each a
+ * type byte, a uint32 length and a payload.
+ */
+#define POOL_REC_ROWDESC	'T'	/* uint32 ncols, DateStyle\0,
+								 * IntervalStyle\0, then (uint32 type oid,
+								 * name\0) each */
+#define POOL_REC_ROW		'D'	/* per column: int32 length or -1, bytes,
+								 * \0 */
+#define POOL_REC_NOTICE		'N'	/* fields, as in the error record */
+#define POOL_REC_ERROR		'E'	/* (field code, value\0)..., \0; final */
+#define POOL_REC_DONE		'Z'	/* command tag\0; final */
+
+/* Error/notice field codes beyond those of the protocol. */
+#define POOL_FIELD_REMOTE	'r'	/* present when it came from the remote */
+
+/* channel.c: layout */
+extern Size pool_segment_size(void);
+extern PoolLane *pool_lane(void *segment_base, int lane_in_segment);
+extern shm_mq *pool_lane_request_queue(PoolLane *lane);
+extern shm_mq *pool_lane_response_queue(PoolLane *lane);
+
+/* channel.c: backend side */
+typedef struct PoolCall
+{
+	int			lane_no;
+	PoolLane   *lane;
+	int			worker;
+	uint32		worker_generation;
+	uint64		seq;
+	shm_mq_handle *request;
+	shm_mq_handle *response;
+	bool		finished;
+} PoolCall;
+
+extern void pool_call_start(PoolCall *call, int worker, StringInfo request);
+extern bool pool_call_receive(PoolCall *call, char **data, Size *len);
+extern void pool_call_abandon(PoolCall *call);
+extern void pool_call_finish(PoolCall *call);
+extern void pool_ring_worker(int worker, int procno, int lane_no);
+
+/* target.c */
+typedef struct PoolTarget
+{
+	int			pool_index;
+	uint32		pool_generation;
+	int			worker;
+	char		name[POOL_NAME_LEN];
+} PoolTarget;
+
+extern void pool_resolve_target(text *target, PoolTarget *result);
+
+/* worker.c */
+extern void pool_register_workers(void);
+extern PGDLLEXPORT void pool_worker_main(Datum main_arg);
+
+/* views.c and functions.c export only SQL-callable functions */
+
+/* Small helpers for the record format, used on both sides. */
+static inline void
+pool_put_uint32(StringInfo buf, uint32 v)
+{
+	appendBinaryStringInfo(buf, (char *) &v, sizeof(v));
+}
+
+static inline uint32
+pool_get_uint32(const char *p)
+{
+	uint32		v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+extern void pool_begin_record(StringInfo buf, char type, int *start);
+extern void pool_end_record(StringInfo buf, int start);
+
+#endif							/* POOL_H */

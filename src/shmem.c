@@ -1,0 +1,199 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *	  The fixed-size shared memory of the pool extension.
+ *
+ * Sized from pool.workers, pool.max_pools, pool.max_connections and
+ * MaxBackends; see pool.h for the layout and the locking rules.
+ *
+ * Portions Copyright (c) the pool authors
+ *
+ * src/shmem.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+
+#include "pool.h"
+
+PoolShared *pool_shared = NULL;
+
+static Size
+pool_doorbell_words(void)
+{
+	return (MaxBackends + 63) / 64;
+}
+
+static Size
+pool_worker_info_size(void)
+{
+	return MAXALIGN(add_size(offsetof(PoolWorkerInfo, doorbell),
+							 mul_size(pool_doorbell_words(),
+									  sizeof(pg_atomic_uint64))));
+}
+
+/*
+ * Bytes of shared memory we need.
+ */
+static Size
+pool_shmem_size(void)
+{
+	Size		size;
+
+	size = MAXALIGN(sizeof(PoolShared));
+	size = add_size(size, mul_size(pool_workers, pool_worker_info_size()));
+	size = add_size(size, MAXALIGN(mul_size(pool_max_pools, sizeof(PoolEntry))));
+	size = add_size(size, MAXALIGN(mul_size(pool_max_connections,
+											sizeof(PoolSlot))));
+	size = add_size(size, MAXALIGN(mul_size(MaxBackends,
+											sizeof(PoolChannelDir))));
+	return size;
+}
+
+/*
+ * Request our shared memory and LWLock; called from shmem_request_hook.
+ */
+void
+pool_shmem_request(void)
+{
+	RequestAddinShmemSpace(pool_shmem_size());
+	RequestNamedLWLockTranche("pool", 1);
+}
+
+/*
+ * Create or attach to our shared memory; called from shmem_startup_hook,
+ * in the postmaster at start and after every crash restart.
+ */
+void
+pool_shmem_startup(void)
+{
+	bool		found;
+	char	   *p;
+	int			i;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+
+	pool_shared = ShmemInitStruct("pool", pool_shmem_size(), &found);
+	if (!found)
+	{
+		memset(pool_shared, 0, pool_shmem_size());
+		pool_shared->lock = &(GetNamedLWLockTranche("pool"))->lock;
+		pool_shared->next_session = 1;
+		pool_shared->nworkers = pool_workers;
+		pool_shared->max_pools = pool_max_pools;
+		pool_shared->max_connections = pool_max_connections;
+		pool_shared->max_backends = MaxBackends;
+		pool_shared->doorbell_words = pool_doorbell_words();
+		pool_shared->worker_info_size = pool_worker_info_size();
+
+		p = (char *) pool_shared + MAXALIGN(sizeof(PoolShared));
+		pool_shared->workers_base = (PoolWorkerInfo *) p;
+		p += mul_size(pool_workers, pool_worker_info_size());
+		pool_shared->pools = (PoolEntry *) p;
+		p += MAXALIGN(mul_size(pool_max_pools, sizeof(PoolEntry)));
+		pool_shared->slots = (PoolSlot *) p;
+		p += MAXALIGN(mul_size(pool_max_connections, sizeof(PoolSlot)));
+		pool_shared->channels = (PoolChannelDir *) p;
+
+		for (i = 0; i < pool_workers; i++)
+		{
+			PoolWorkerInfo *w = pool_worker_info(i);
+			int			j;
+
+			w->pgprocno = -1;
+			pg_atomic_init_u32(&w->generation, 0);
+			for (j = 0; j < pool_shared->doorbell_words; j++)
+				pg_atomic_init_u64(&w->doorbell[j], 0);
+		}
+
+		for (i = 0; i < pool_max_pools; i++)
+		{
+			PoolEntry  *e = &pool_shared->pools[i];
+
+			pg_atomic_init_u32(&e->pool_size, 0);
+			pg_atomic_init_u32(&e->max_overflow, 0);
+			pg_atomic_init_u32(&e->checkout_timeout, 0);
+			pg_atomic_init_u32(&e->connect_timeout, 0);
+			pg_atomic_init_u32(&e->waiting, 0);
+			pg_atomic_init_u64(&e->checkouts, 0);
+			pg_atomic_init_u64(&e->queries, 0);
+			pg_atomic_init_u64(&e->errors, 0);
+			pg_atomic_init_u64(&e->connects, 0);
+			pg_atomic_init_u64(&e->connect_failures, 0);
+			pg_atomic_init_u64(&e->timeouts, 0);
+			pg_atomic_init_u64(&e->wait_us, 0);
+			pg_atomic_init_u64(&e->query_us, 0);
+		}
+
+		for (i = 0; i < pool_max_connections; i++)
+			pg_atomic_init_u32(&pool_shared->slots[i].changecount, 0);
+
+		for (i = 0; i < MaxBackends; i++)
+		{
+			PoolChannelDir *c = &pool_shared->channels[i];
+			int			j;
+
+			pg_atomic_init_u32(&c->exiting, 0);
+			for (j = 0; j < POOL_MAX_WORKERS; j++)
+				pg_atomic_init_u64(&c->attention[j], 0);
+		}
+	}
+
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Fail unless the library was preloaded; every SQL function calls this first.
+ */
+void
+pool_check_loaded(void)
+{
+	if (pool_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pool must be loaded via shared_preload_libraries"),
+				 errhint("Add pool to shared_preload_libraries and restart the server.")));
+}
+
+/*
+ * A slot's owner brackets every change with these two calls, so readers can
+ * tell a torn copy from a consistent one.
+ */
+void
+pool_slot_begin_write(PoolSlot *slot)
+{
+	pg_atomic_fetch_add_u32(&slot->changecount, 1);
+	pg_write_barrier();
+}
+
+void
+pool_slot_end_write(PoolSlot *slot)
+{
+	pg_write_barrier();
+	pg_atomic_fetch_add_u32(&slot->changecount, 1);
+}
+
+/*
+ * Take a consistent copy of a slot without a lock.
+ */
+void
+pool_slot_read(PoolSlot *slot, PoolSlot *copy)
+{
+	for (;;)
+	{
+		uint32		before = pg_atomic_read_u32(&slot->changecount);
+		uint32		after;
+
+		pg_read_barrier();
+		memcpy(copy, slot, sizeof(PoolSlot));
+		pg_read_barrier();
+		after = pg_atomic_read_u32(&slot->changecount);
+		if (before == after && (before & 1) == 0)
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+}

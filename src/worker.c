@@ -1,0 +1,1401 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The pool worker: one event loop over every connection it owns and every
+ *	  backend it serves.
+ *
+ * Each of the pool.workers workers serves the pools assigned to it.  Its
+ * loop waits in one long-lived WaitEventSet on its latch, postmaster death
+ * and every remote socket, then:
+ *
+ *	- on a socket event, advances that connection (remote.c);
+ *	- on its latch: handles SIGTERM and SIGHUP, rings of the doorbell (new
+ *	  requests, abandoned requests, backends that exited), retries response
+ *	  queues that were full and requests not fully read yet, then polls the
+ *	  sockets once more without waiting, so that a busy latch cannot starve
+ *	  them;
+ *	- fires deadlines: connection attempts, cleaning, checkout waits.
+ *
+ * The set is rebuilt whenever a socket comes or goes (sockets cannot be
+ * removed from a set in PostgreSQL 15, and libpq may change a connection's
+ * socket while connecting); a connection whose request's queue is full is
+ * left out, which stops reading its socket.
+ *
+ * An ERROR while handling one event is caught there: it fails the request
+ * and closes the connection concerned, and the loop goes on, so that one bad
+ * connection does not drop every pool.
+ *
+ * Portions Copyright (c) the pool authors
+ *
+ * src/worker.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/pg_bitutils.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "pool.h"
+#include "worker.h"
+
+/*
+ * The worker's view of one backend session.
+ */
+typedef struct WPeer
+{
+	int			procno;
+	uint64		session;
+	int			pid;
+	dsm_segment *segments[POOL_MAX_SEGMENTS];
+	WRequest   *requests[POOL_MAX_LANES];
+	uint64		last_seq[POOL_MAX_LANES];
+} WPeer;
+
+TimestampTz pool_now;
+
+static int	my_index;
+static PoolWorkerInfo *my_info;
+static uint32 my_generation;
+static WPeer **peers;			/* by pgprocno */
+static WPool **pools;			/* by pool index */
+dlist_head	pool_all_conns = DLIST_STATIC_INIT(pool_all_conns);
+MemoryContext pool_worker_cxt;
+static dlist_head reading = DLIST_STATIC_INIT(reading);
+static dlist_head blocked = DLIST_STATIC_INIT(blocked);
+static List *dead_requests = NIL;
+static List *dead_conns = NIL;
+static WaitEventSet *wes = NULL;
+static int	wes_size;
+static bool wes_needs_rebuild = true;
+static WaitEvent *occurred;
+static WConn *current_conn = NULL;	/* for error recovery */
+static WRequest *current_request = NULL;
+
+static void pool_dispatch(WPool *pool);
+static void pool_request_abandon(WRequest *req);
+static void pool_request_release(WRequest *req);
+static void pool_recover(void);
+static void pool_worker_forget(int w);
+
+/*
+ * Register the workers; called from _PG_init.
+ */
+void
+pool_register_workers(void)
+{
+	BackgroundWorker worker;
+	int			i;
+
+	for (i = 0; i < pool_workers; i++)
+	{
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+			BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_ConsistentState;
+		worker.bgw_restart_time = 1;
+		snprintf(worker.bgw_library_name, BGW_MAXLEN, "pool");
+		snprintf(worker.bgw_function_name, BGW_MAXLEN, "pool_worker_main");
+		snprintf(worker.bgw_name, BGW_MAXLEN, "pool worker %d", i + 1);
+		snprintf(worker.bgw_type, BGW_MAXLEN, "pool worker");
+		worker.bgw_main_arg = Int32GetDatum(i);
+		RegisterBackgroundWorker(&worker);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * The wait set
+ * ----------------------------------------------------------------
+ */
+
+void
+pool_wes_dirty(void)
+{
+	wes_needs_rebuild = true;
+}
+
+/*
+ * Set the socket events a connection waits for; 0 leaves it out of the set.
+ */
+void
+pool_conn_want(WConn *conn, uint32 events)
+{
+	if (conn->conn != NULL && PQsocket(conn->conn) != conn->sock)
+	{
+		/* libpq replaced or dropped the socket */
+		conn->sock = PQsocket(conn->conn);
+		conn->wes_pos = -1;
+		wes_needs_rebuild = true;
+	}
+	if (conn->events == events)
+		return;
+	if (events != 0 && conn->events != 0 && conn->wes_pos >= 0 &&
+		!wes_needs_rebuild)
+		ModifyWaitEvent(wes, conn->wes_pos, events, NULL);
+	else
+		wes_needs_rebuild = true;
+	conn->events = events;
+}
+
+void
+pool_cancel_want(WConn *conn, uint32 events)
+{
+	if (conn->cancel_conn != NULL &&
+		PQsocket(conn->cancel_conn) != conn->cancel_sock)
+	{
+		conn->cancel_sock = PQsocket(conn->cancel_conn);
+		conn->cancel_pos = -1;
+		wes_needs_rebuild = true;
+	}
+	if (conn->cancel_events == events)
+		return;
+	if (events != 0 && conn->cancel_events != 0 && conn->cancel_pos >= 0 &&
+		!wes_needs_rebuild)
+		ModifyWaitEvent(wes, conn->cancel_pos, events, NULL);
+	else
+		wes_needs_rebuild = true;
+	conn->cancel_events = events;
+}
+
+static void
+pool_wes_rebuild(void)
+{
+	dlist_iter	iter;
+
+	if (wes != NULL)
+		FreeWaitEventSet(wes);
+	wes = CreateWaitEventSet(pool_worker_cxt, wes_size);
+	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+
+	dlist_foreach(iter, &pool_all_conns)
+	{
+		WConn	   *conn = dlist_container(WConn, all_node, iter.cur);
+
+		conn->wes_pos = -1;
+		conn->cancel_pos = -1;
+		if (conn->events != 0 && conn->sock != PGINVALID_SOCKET)
+			conn->wes_pos = AddWaitEventToSet(wes, conn->events, conn->sock,
+											  NULL, conn);
+		if (conn->cancel_conn != NULL && conn->cancel_events != 0 &&
+			conn->cancel_sock != PGINVALID_SOCKET)
+			conn->cancel_pos = AddWaitEventToSet(wes, conn->cancel_events,
+												 conn->cancel_sock, NULL, conn);
+	}
+	wes_needs_rebuild = false;
+}
+
+/* ----------------------------------------------------------------
+ * Pools
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Read the settings in force for a pool and publish them.
+ */
+static void
+pool_apply_settings(WPool *pool)
+{
+	pool->pool_size = pool_pool_size;
+	pool->max_overflow = pool_max_overflow;
+	pool->checkout_timeout = pool_checkout_timeout;
+	pool->connect_timeout = pool_connect_timeout;
+
+	pg_atomic_write_u32(&pool->shared->pool_size, pool->pool_size);
+	pg_atomic_write_u32(&pool->shared->max_overflow, pool->max_overflow);
+	pg_atomic_write_u32(&pool->shared->checkout_timeout,
+						pool->checkout_timeout);
+	pg_atomic_write_u32(&pool->shared->connect_timeout,
+						pool->connect_timeout);
+}
+
+/*
+ * The worker's pool for a request, set up on first use; NULL if the pool
+ * no longer exists.
+ */
+static WPool *
+pool_get(int index, uint32 generation)
+{
+	WPool	   *pool;
+	PoolEntry  *e;
+	char	   *key;
+	PQconninfoOption *opts;
+	PQconninfoOption *opt;
+	MemoryContext cxt;
+	int			n = 0;
+
+	if (index < 0 || index >= pool_shared->max_pools)
+		return NULL;
+	pool = pools[index];
+	if (pool != NULL)
+	{
+		if (pool->generation == generation)
+			return pool;
+		if (pool->nconns > 0 || pool->nwaiters > 0)
+			return NULL;
+		/* the entry was given to another target: forget the old pool */
+		MemoryContextDelete(pool->cxt);
+		pools[index] = NULL;
+	}
+
+	e = &pool_shared->pools[index];
+	LWLockAcquire(pool_shared->lock, LW_SHARED);
+	if (!e->in_use || e->generation != generation || e->worker != my_index)
+	{
+		LWLockRelease(pool_shared->lock);
+		return NULL;
+	}
+	key = pstrdup(e->key);
+	LWLockRelease(pool_shared->lock);
+
+	opts = PQconninfoParse(key, NULL);
+	memset(key, 0, strlen(key));
+	pfree(key);
+	if (opts == NULL)
+		return NULL;
+
+	cxt = AllocSetContextCreate(pool_worker_cxt, "pool", ALLOCSET_SMALL_SIZES);
+	pool = MemoryContextAllocZero(cxt, sizeof(WPool));
+	pool->cxt = cxt;
+	pool->index = index;
+	pool->generation = generation;
+	pool->shared = e;
+	pool->require_password = e->require_password;
+	dlist_init(&pool->idle);
+	dlist_init(&pool->waiters);
+
+	for (opt = opts; opt->keyword != NULL; opt++)
+		n++;
+	pool->keywords = MemoryContextAllocZero(cxt, sizeof(char *) * (n + 2));
+	pool->values = MemoryContextAllocZero(cxt, sizeof(char *) * (n + 2));
+	n = 0;
+	for (opt = opts; opt->keyword != NULL; opt++)
+	{
+		if (opt->val == NULL)
+			continue;
+		pool->keywords[n] = MemoryContextStrdup(cxt, opt->keyword);
+		pool->values[n] = MemoryContextStrdup(cxt, opt->val);
+		n++;
+	}
+	pool->keywords[n] = "fallback_application_name";
+	pool->values[n] = "pool";
+	PQconninfoFree(opts);
+
+	pool_apply_settings(pool);
+	pg_atomic_write_u32(&e->waiting, 0);
+	pools[index] = pool;
+	return pool;
+}
+
+static void
+pool_waiting_changed(WPool *pool, int delta)
+{
+	pool->nwaiters += delta;
+	pg_atomic_write_u32(&pool->shared->waiting, pool->nwaiters);
+}
+
+/*
+ * Hand idle connections to waiting requests, opening connections when the
+ * pool may grow.  Not re-entrant: a nested call only asks the outer one to
+ * go round again.
+ */
+static void
+pool_dispatch_once(WPool *pool)
+{
+	while (pool->nwaiters > 0)
+	{
+		WConn	   *conn = pool_take_idle(pool);
+
+		if (conn != NULL)
+		{
+			WRequest   *req = dlist_container(WRequest, node,
+											  dlist_pop_head_node(&pool->waiters));
+
+			pool_waiting_changed(pool, -1);
+			pool_conn_start_request(conn, req);
+			continue;
+		}
+
+		if (pool->nwaiters > pool->nconnecting &&
+			pool->nconns < pool->pool_size + pool->max_overflow)
+		{
+			char	   *why;
+
+			if (pool_conn_open(pool, &why) != NULL)
+				continue;
+			if (why != NULL)
+			{
+				if (pool->why_waiting != NULL)
+					pfree(pool->why_waiting);
+				pool->why_waiting = MemoryContextStrdup(pool->cxt, why);
+			}
+		}
+		break;
+	}
+}
+
+static void
+pool_dispatch(WPool *pool)
+{
+	if (pool->dispatching)
+	{
+		pool->dispatch_again = true;
+		return;
+	}
+	pool->dispatching = true;
+	PG_TRY();
+	{
+		do
+		{
+			pool->dispatch_again = false;
+			pool_dispatch_once(pool);
+		} while (pool->dispatch_again);
+	}
+	PG_FINALLY();
+	{
+		pool->dispatching = false;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * A connection came up: serve the first waiter, or keep it idle.
+ */
+void
+pool_connection_ready(WConn *conn)
+{
+	pool_checkin(conn);
+}
+
+/*
+ * A connection is free again.  The first waiter gets it; with no one
+ * waiting, it goes idle, or closes if the pool is above its size (an
+ * overflow connection).
+ */
+void
+pool_checkin(WConn *conn)
+{
+	WPool	   *pool = conn->pool;
+
+	conn->state = WC_IDLE;
+	conn->deadline = 0;
+	pool_slot_set_state(conn, POOL_SLOT_IDLE, 0);
+
+	if (pool->nwaiters > 0)
+	{
+		WRequest   *req = dlist_container(WRequest, node,
+										  dlist_pop_head_node(&pool->waiters));
+
+		pool_waiting_changed(pool, -1);
+		pool_conn_start_request(conn, req);
+		return;
+	}
+	if (pool->nconns > pool->pool_size)
+	{
+		pool_conn_close(conn);
+		return;
+	}
+	dlist_push_head(&pool->idle, &conn->pool_node);
+	pool_conn_want(conn, WL_SOCKET_READABLE);
+}
+
+/*
+ * A connection closed: waiters may need a new one.
+ */
+void
+pool_connection_closed(WPool *pool, bool was_open)
+{
+	if (pool->nwaiters > 0)
+		pool_dispatch(pool);
+}
+
+/*
+ * A connection attempt failed.  When the pool has no open connection at all
+ * the remote is unreachable for now: every waiter fails with the reason,
+ * instead of waiting for its checkout timeout.
+ */
+void
+pool_connect_failed(WPool *pool, const char *sqlstate, const char *message,
+					const char *detail, const char *hint)
+{
+	char	   *msg;
+	dlist_mutable_iter iter;
+
+	msg = message ? pstrdup(message) :
+		psprintf("could not connect to pool \"%s\"", pool->shared->name);
+
+	ereport(LOG,
+			(errmsg("%s", msg),
+			 detail ? errdetail_internal("%s", detail) : 0));
+
+	if (pool->nconns - pool->nconnecting > 0)
+		return;
+
+	dlist_foreach_modify(iter, &pool->waiters)
+	{
+		WRequest   *req = dlist_container(WRequest, node, iter.cur);
+
+		dlist_delete(&req->node);
+		pool_waiting_changed(pool, -1);
+		pool_request_error(req, sqlstate, msg, detail, hint);
+		pool_request_done(req);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * Requests
+ * ----------------------------------------------------------------
+ */
+
+static void
+pool_put_error_field(StringInfo buf, char code, const char *value)
+{
+	if (value == NULL)
+		return;
+	appendStringInfoChar(buf, code);
+	appendBinaryStringInfo(buf, value, strlen(value) + 1);
+}
+
+/*
+ * Make a request fail with an error of the pool's own.
+ */
+void
+pool_request_error(WRequest *req, const char *sqlstate, const char *message,
+				   const char *detail, const char *hint)
+{
+	int			start;
+
+	resetStringInfo(&req->error);
+	pool_begin_record(&req->error, POOL_REC_ERROR, &start);
+	pool_put_error_field(&req->error, PG_DIAG_SEVERITY_NONLOCALIZED, "ERROR");
+	pool_put_error_field(&req->error, PG_DIAG_SQLSTATE, sqlstate);
+	pool_put_error_field(&req->error, PG_DIAG_MESSAGE_PRIMARY, message);
+	pool_put_error_field(&req->error, PG_DIAG_MESSAGE_DETAIL, detail);
+	pool_put_error_field(&req->error, PG_DIAG_MESSAGE_HINT, hint);
+	appendStringInfoChar(&req->error, '\0');
+	pool_end_record(&req->error, start);
+	req->failed = true;
+}
+
+static void
+pool_set_blocked(WRequest *req, bool is_blocked)
+{
+	if (is_blocked == req->blocked)
+		return;
+	if (is_blocked)
+		dlist_push_tail(&blocked, &req->blocked_node);
+	else
+		dlist_delete(&req->blocked_node);
+	req->blocked = is_blocked;
+}
+
+/*
+ * Is a request's output backed up, so that its connection should stop
+ * reading?
+ */
+bool
+pool_request_output_full(WRequest *req)
+{
+	return req->send_pending && req->building.len >= POOL_FLUSH_THRESHOLD;
+}
+
+/*
+ * Hand what a request has built to its response queue, never waiting.  A
+ * message the queue does not take stays pending and is retried on every
+ * latch wake-up.  After the final record is delivered the lane goes back to
+ * the backend.  If the backend detached, the request is abandoned.
+ */
+void
+pool_request_flush(WRequest *req, bool final)
+{
+	shm_mq_result res;
+
+	for (;;)
+	{
+		if (req->send_pending)
+		{
+			res = shm_mq_send(req->out, req->sending.len, req->sending.data,
+							  true, true);
+			if (res == SHM_MQ_WOULD_BLOCK)
+			{
+				pool_set_blocked(req, true);
+				return;
+			}
+			if (res == SHM_MQ_DETACHED)
+			{
+				pool_request_abandon(req);
+				return;
+			}
+			req->send_pending = false;
+			resetStringInfo(&req->sending);
+		}
+		if (req->building.len == 0)
+			break;
+		/* a partial batch waits for more, unless this is the end */
+		if (!final && req->state != WR_FINISHING &&
+			req->building.len < POOL_FLUSH_THRESHOLD)
+			break;
+
+		/* swap the buffers: what was built goes out */
+		{
+			StringInfoData tmp = req->sending;
+
+			req->sending = req->building;
+			req->building = tmp;
+		}
+		req->send_pending = true;
+		req->delivered = true;
+	}
+	pool_set_blocked(req, false);
+
+	if (req->state == WR_FINISHING && !req->send_pending &&
+		req->building.len == 0)
+		pool_request_release(req);
+}
+
+/*
+ * A request is over: queue its final record (the error, or the command tag)
+ * and deliver what is left.
+ */
+void
+pool_request_done(WRequest *req)
+{
+	req->state = WR_FINISHING;
+	if (req->failed)
+	{
+		appendBinaryStringInfo(&req->building, req->error.data,
+							   req->error.len);
+		if (req->pool != NULL)
+			pg_atomic_fetch_add_u64(&req->pool->shared->errors, 1);
+	}
+	else
+	{
+		int			start;
+		const char *tag = req->tag ? req->tag : "";
+
+		pool_begin_record(&req->building, POOL_REC_DONE, &start);
+		appendBinaryStringInfo(&req->building, tag, strlen(tag) + 1);
+		pool_end_record(&req->building, start);
+	}
+	pool_request_flush(req, true);
+}
+
+/*
+ * The connection a request was sent on failed before the query reached the
+ * remote: queue it again, first in line.
+ */
+void
+pool_request_retry(WRequest *req)
+{
+	WPool	   *pool = req->pool;
+
+	if (++req->retried > 2)
+	{
+		pool_request_error(req, "08006",
+						   psprintf("could not send the query on pool \"%s\"",
+									pool->shared->name),
+						   "The remote server closed every connection it was tried on.",
+						   NULL);
+		pool_request_done(req);
+		return;
+	}
+	resetStringInfo(&req->building);
+	req->failed = false;
+	req->has_rowdesc = false;
+	req->tag = NULL;
+	req->state = WR_WAITING;
+	dlist_push_head(&pool->waiters, &req->node);
+	pool_waiting_changed(pool, 1);
+	pool_dispatch(pool);
+}
+
+/*
+ * Give the lane back to the backend and forget the request.
+ */
+static void
+pool_request_release(WRequest *req)
+{
+	WPeer	   *peer = req->peer;
+
+	pool_set_blocked(req, false);
+	if (peer->requests[req->lane_no] == req)
+		peer->requests[req->lane_no] = NULL;
+	pg_write_barrier();
+	pg_atomic_write_u32(&req->lane->owner, POOL_LANE_BACKEND);
+	req->state = WR_FINISHING;
+	req->conn = NULL;
+	dead_requests = lappend(dead_requests, req);
+}
+
+/*
+ * The backend gave up on a request (cancel, error, exit).
+ */
+static void
+pool_request_abandon(WRequest *req)
+{
+	switch (req->state)
+	{
+		case WR_READING:
+			dlist_delete(&req->node);
+			break;
+		case WR_WAITING:
+			dlist_delete(&req->node);
+			pool_waiting_changed(req->pool, -1);
+			break;
+		case WR_RUNNING:
+			{
+				WConn	   *conn = req->conn;
+
+				req->conn = NULL;
+				pool_request_release(req);
+				pool_conn_abandon(conn);
+				/* wake a backend that may wait for a free lane */
+				SetLatch(&GetPGProcByNumber(req->peer->procno)->procLatch);
+				return;
+			}
+		case WR_FINISHING:
+			break;
+	}
+	pool_request_release(req);
+	SetLatch(&GetPGProcByNumber(req->peer->procno)->procLatch);
+}
+
+/*
+ * Decode a request message.
+ */
+static bool
+pool_request_parse(WRequest *req, const char *data, Size len)
+{
+	char	   *copy = MemoryContextAlloc(req->cxt, len + 1);
+	char	   *p = copy;
+	char	   *end = copy + len;
+	int			i;
+
+	memcpy(copy, data, len);
+	copy[len] = '\0';
+
+	if (len < 1 + 3 * sizeof(uint32))
+		return false;
+	req->kind = *p++;
+	req->pool_index = (int) pool_get_uint32(p);
+	p += sizeof(uint32);
+	req->pool_generation = pool_get_uint32(p);
+	p += sizeof(uint32);
+	req->nparams = (int) pool_get_uint32(p);
+	p += sizeof(uint32);
+	req->sql = p;
+	p += strlen(p) + 1;
+	if (req->nparams < 0 || req->nparams > 65535 || p > end)
+		return false;
+
+	req->params = MemoryContextAllocZero(req->cxt,
+										 sizeof(char *) * Max(req->nparams, 1));
+	for (i = 0; i < req->nparams; i++)
+	{
+		int32		plen;
+
+		if (p + sizeof(uint32) > end)
+			return false;
+		plen = (int32) pool_get_uint32(p);
+		p += sizeof(uint32);
+		if (plen < 0)
+			req->params[i] = NULL;
+		else
+		{
+			if (p + plen + 1 > end + 1)
+				return false;
+			req->params[i] = p;
+			p += plen + 1;
+		}
+	}
+	return true;
+}
+
+/*
+ * Read a request from its lane; it may take several wake-ups when it is
+ * larger than the queue.
+ */
+static void
+pool_request_read(WRequest *req)
+{
+	shm_mq_result res;
+	Size		len;
+	void	   *data;
+
+	res = shm_mq_receive(req->in, &len, &data, true);
+	if (res == SHM_MQ_WOULD_BLOCK)
+		return;
+	dlist_delete(&req->node);
+	if (res == SHM_MQ_DETACHED)
+	{
+		pool_request_release(req);
+		return;
+	}
+
+	if (!pool_request_parse(req, data, len))
+	{
+		req->state = WR_WAITING;
+		pool_request_error(req, "XX000", "malformed pool request", NULL, NULL);
+		pool_request_done(req);
+		return;
+	}
+
+	req->pool = pool_get(req->pool_index, req->pool_generation);
+	if (req->pool == NULL)
+	{
+		req->state = WR_WAITING;
+		pool_request_error(req, "08003", "the pool no longer exists", NULL,
+						   "Run the query again to create it anew.");
+		pool_request_done(req);
+		return;
+	}
+
+	req->state = WR_WAITING;
+	req->enqueued_at = pool_now;
+	dlist_push_tail(&req->pool->waiters, &req->node);
+	pool_waiting_changed(req->pool, 1);
+	pool_dispatch(req->pool);
+}
+
+/* ----------------------------------------------------------------
+ * Backends
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * A backend session is over: abandon its requests and unmap its channel.
+ */
+static void
+pool_peer_gone(WPeer *peer)
+{
+	int			i;
+
+	for (i = 0; i < POOL_MAX_LANES; i++)
+	{
+		if (peer->requests[i] != NULL)
+			pool_request_abandon(peer->requests[i]);
+	}
+	for (i = 0; i < POOL_MAX_SEGMENTS; i++)
+	{
+		if (peer->segments[i] != NULL)
+			dsm_detach(peer->segments[i]);
+	}
+	peers[peer->procno] = NULL;
+	pfree(peer);
+}
+
+/*
+ * Map segment `seg` of a backend's channel; false if the backend is gone.
+ */
+static bool
+pool_peer_attach(WPeer *peer, int seg)
+{
+	PoolChannelDir *dir = &pool_shared->channels[peer->procno];
+	dsm_handle	handle = 0;
+	bool		ok;
+
+	LWLockAcquire(pool_shared->lock, LW_SHARED);
+	ok = dir->session == peer->session && seg < dir->nsegments;
+	if (ok)
+		handle = dir->segments[seg];
+	LWLockRelease(pool_shared->lock);
+	if (!ok)
+		return false;
+
+	peer->segments[seg] = dsm_attach(handle);
+	return peer->segments[seg] != NULL;
+}
+
+/*
+ * Look at one lane a backend rang us about.
+ */
+static void
+pool_peer_lane(WPeer *peer, int lane_no)
+{
+	int			seg = lane_no / POOL_LANES_PER_SEGMENT;
+	PoolLane   *lane;
+	WRequest   *req;
+	MemoryContext cxt;
+
+	if (peer->segments[seg] == NULL && !pool_peer_attach(peer, seg))
+		return;
+	lane = pool_lane(dsm_segment_address(peer->segments[seg]),
+					 lane_no % POOL_LANES_PER_SEGMENT);
+
+	req = peer->requests[lane_no];
+	if (req != NULL)
+	{
+		if (pg_atomic_read_u64(&lane->abandoned) == req->seq)
+			pool_request_abandon(req);
+		return;
+	}
+
+	if (pg_atomic_read_u32(&lane->owner) != POOL_LANE_WORKER)
+		return;
+	pg_read_barrier();
+	if (lane->worker != my_index || lane->worker_generation != my_generation ||
+		lane->seq == peer->last_seq[lane_no])
+		return;
+	peer->last_seq[lane_no] = lane->seq;
+	if (pg_atomic_read_u64(&lane->abandoned) == lane->seq)
+	{
+		pg_atomic_write_u32(&lane->owner, POOL_LANE_BACKEND);
+		return;
+	}
+
+	cxt = AllocSetContextCreate(pool_worker_cxt, "pool request",
+								ALLOCSET_DEFAULT_SIZES);
+	req = MemoryContextAllocZero(cxt, sizeof(WRequest));
+	req->cxt = cxt;
+	req->peer = peer;
+	req->holder_pid = peer->pid;
+	req->lane_no = lane_no;
+	req->lane = lane;
+	req->seq = lane->seq;
+	req->state = WR_READING;
+	req->in = shm_mq_attach(pool_lane_request_queue(lane), NULL, NULL);
+	req->out = shm_mq_attach(pool_lane_response_queue(lane), NULL, NULL);
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		initStringInfo(&req->building);
+		initStringInfo(&req->sending);
+		initStringInfo(&req->error);
+		MemoryContextSwitchTo(old);
+	}
+	peer->requests[lane_no] = req;
+	dlist_push_tail(&reading, &req->node);
+	current_request = req;
+	pool_request_read(req);
+	current_request = NULL;
+}
+
+/*
+ * A backend rang: see what changed in its channel.
+ */
+static void
+pool_peer_rang(int procno)
+{
+	PoolChannelDir *dir = &pool_shared->channels[procno];
+	WPeer	   *peer = peers[procno];
+	uint64		session;
+	uint64		lanes;
+	int			i;
+
+	LWLockAcquire(pool_shared->lock, LW_SHARED);
+	session = dir->session;
+	LWLockRelease(pool_shared->lock);
+
+	if (peer != NULL &&
+		(peer->session != session || pg_atomic_read_u32(&dir->exiting)))
+	{
+		pool_peer_gone(peer);
+		peer = NULL;
+	}
+
+	lanes = pg_atomic_exchange_u64(&dir->attention[my_index], 0);
+	if (lanes == 0 || session == 0 || pg_atomic_read_u32(&dir->exiting))
+		return;
+
+	if (peer == NULL)
+	{
+		peer = MemoryContextAllocZero(pool_worker_cxt, sizeof(WPeer));
+		peer->procno = procno;
+		peer->session = session;
+		peer->pid = dir->pid;
+		peers[procno] = peer;
+	}
+
+	for (i = 0; i < POOL_MAX_LANES; i++)
+	{
+		if ((lanes & (UINT64CONST(1) << i)) == 0)
+			continue;
+		PG_TRY();
+		{
+			pool_peer_lane(peer, i);
+		}
+		PG_CATCH();
+		{
+			pool_recover();
+		}
+		PG_END_TRY();
+		if (peers[procno] != peer)
+			break;
+	}
+}
+
+static void
+pool_process_doorbell(void)
+{
+	int			w;
+
+	for (w = 0; w < pool_shared->doorbell_words; w++)
+	{
+		uint64		bits;
+
+		if (pg_atomic_read_u64(&my_info->doorbell[w]) == 0)
+			continue;
+		bits = pg_atomic_exchange_u64(&my_info->doorbell[w], 0);
+		while (bits != 0)
+		{
+			int			b = pg_rightmost_one_pos64(bits);
+
+			bits &= bits - 1;
+			pool_peer_rang(w * 64 + b);
+		}
+	}
+}
+
+/*
+ * Retry full queues and half-read requests.
+ */
+static void
+pool_retry_blocked(void)
+{
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &blocked)
+	{
+		WRequest   *req = dlist_container(WRequest, blocked_node, iter.cur);
+		WConn	   *conn = req->conn;
+
+		pool_request_flush(req, false);
+		if (!req->blocked && conn != NULL && conn->req == req)
+		{
+			current_conn = conn;
+			pool_conn_pump(conn);
+			current_conn = NULL;
+		}
+	}
+	dlist_foreach_modify(iter, &reading)
+	{
+		WRequest   *req = dlist_container(WRequest, node, iter.cur);
+
+		pool_request_read(req);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * Deadlines
+ * ----------------------------------------------------------------
+ */
+
+static long
+pool_next_timeout(void)
+{
+	TimestampTz next = 0;
+	dlist_iter	iter;
+	int			i;
+
+	dlist_foreach(iter, &pool_all_conns)
+	{
+		WConn	   *conn = dlist_container(WConn, all_node, iter.cur);
+
+		if (conn->deadline != 0 && (next == 0 || conn->deadline < next))
+			next = conn->deadline;
+	}
+	for (i = 0; i < pool_shared->max_pools; i++)
+	{
+		WPool	   *pool = pools[i];
+
+		if (pool == NULL)
+			continue;
+		dlist_foreach(iter, &pool->waiters)
+		{
+			WRequest   *req = dlist_container(WRequest, node, iter.cur);
+			TimestampTz d = TimestampTzPlusMilliseconds(req->enqueued_at,
+														pool->checkout_timeout);
+
+			if (next == 0 || d < next)
+				next = d;
+		}
+	}
+	if (next == 0)
+		return -1;
+	if (next <= pool_now)
+		return 0;
+	return (long) ((next - pool_now + 999) / 1000);
+}
+
+static void
+pool_fire_deadlines(void)
+{
+	dlist_mutable_iter iter;
+	int			i;
+
+	dlist_foreach_modify(iter, &pool_all_conns)
+	{
+		WConn	   *conn = dlist_container(WConn, all_node, iter.cur);
+
+		if (conn->deadline != 0 && conn->deadline <= pool_now)
+		{
+			current_conn = conn;
+			pool_conn_timeout(conn);
+			current_conn = NULL;
+		}
+	}
+	for (i = 0; i < pool_shared->max_pools; i++)
+	{
+		WPool	   *pool = pools[i];
+
+		if (pool == NULL)
+			continue;
+		dlist_foreach_modify(iter, &pool->waiters)
+		{
+			WRequest   *req = dlist_container(WRequest, node, iter.cur);
+
+			if (TimestampTzPlusMilliseconds(req->enqueued_at,
+											pool->checkout_timeout) > pool_now)
+				continue;
+			dlist_delete(&req->node);
+			pool_waiting_changed(pool, -1);
+			pg_atomic_fetch_add_u64(&pool->shared->timeouts, 1);
+			pg_atomic_fetch_add_u64(&pool->shared->wait_us,
+									pool_now - req->enqueued_at);
+			pool_request_error(req, "08001",
+							   psprintf("timed out waiting for a connection from pool \"%s\"",
+										pool->shared->name),
+							   pool->nconns == 0 && pool->why_waiting != NULL ?
+							   pstrdup(pool->why_waiting) :
+							   psprintf("No connection became free within %d ms; the pool has %d connections (pool_size %d, max_overflow %d).",
+										pool->checkout_timeout, pool->nconns,
+										pool->pool_size, pool->max_overflow),
+							   "Raise pool.pool_size, pool.max_overflow or pool.checkout_timeout, or hold connections for less time.");
+			pool_request_done(req);
+		}
+	}
+}
+
+/* ----------------------------------------------------------------
+ * The loop
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Free what was closed or finished in an earlier round, once no event can
+ * refer to it any more.
+ */
+static void
+pool_free_dead(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, dead_requests)
+		MemoryContextDelete(((WRequest *) lfirst(lc))->cxt);
+	list_free(dead_requests);
+	dead_requests = NIL;
+
+	foreach(lc, dead_conns)
+		pfree(lfirst(lc));
+	list_free(dead_conns);
+	dead_conns = NIL;
+}
+
+/*
+ * Move closed connections off the list of live ones.
+ */
+static void
+pool_collect_closed(void)
+{
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &pool_all_conns)
+	{
+		WConn	   *conn = dlist_container(WConn, all_node, iter.cur);
+
+		if (conn->state == WC_CLOSED)
+		{
+			dlist_delete(&conn->all_node);
+			dead_conns = lappend(dead_conns, conn);
+		}
+	}
+}
+
+/*
+ * Recover from an ERROR raised while handling one event: log it, fail the
+ * request and close the connection it concerned, and go on.
+ */
+static void
+pool_recover(void)
+{
+	ErrorData  *edata;
+	WConn	   *conn = current_conn;
+	WRequest   *req = current_request;
+
+	HOLD_INTERRUPTS();
+	MemoryContextSwitchTo(pool_worker_cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	LWLockReleaseAll();
+	RESUME_INTERRUPTS();
+
+	ereport(LOG,
+			(errmsg("pool worker recovered from an error: %s", edata->message)));
+
+	current_conn = NULL;
+	current_request = NULL;
+	if (conn != NULL && conn->state != WC_CLOSED)
+	{
+		if (req == NULL)
+			req = conn->req;
+		conn->req = NULL;
+		if (conn->state == WC_IDLE)
+			dlist_delete(&conn->pool_node);
+		conn->state = WC_CLEANING;
+		pool_conn_close(conn);
+	}
+	if (req != NULL && req->state != WR_FINISHING)
+	{
+		if (req->state == WR_READING || req->state == WR_WAITING)
+			dlist_delete(&req->node);
+		if (req->state == WR_WAITING)
+			pool_waiting_changed(req->pool, -1);
+		req->conn = NULL;
+		resetStringInfo(&req->building);
+		pool_request_error(req, "XX000", edata->message, edata->detail, NULL);
+		pool_request_done(req);
+	}
+	FreeErrorData(edata);
+}
+
+static void
+pool_handle_socket_events(int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		WaitEvent  *ev = &occurred[i];
+		WConn	   *conn = (WConn *) ev->user_data;
+
+		if (conn == NULL || !(ev->events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE)))
+			continue;
+		current_conn = conn;
+		PG_TRY();
+		{
+			pool_conn_event(conn, ev->fd, ev->events);
+		}
+		PG_CATCH();
+		{
+			pool_recover();
+		}
+		PG_END_TRY();
+		current_conn = NULL;
+	}
+}
+
+static void
+pool_reload(void)
+{
+	int			i;
+
+	ConfigReloadPending = false;
+	ProcessConfigFile(PGC_SIGHUP);
+	for (i = 0; i < pool_shared->max_pools; i++)
+	{
+		if (pools[i] != NULL)
+		{
+			pool_apply_settings(pools[i]);
+			pool_dispatch(pools[i]);
+		}
+	}
+}
+
+/*
+ * Free the slots and zero the gauges of worker w.
+ */
+static void
+pool_worker_forget(int w)
+{
+	int			i;
+
+	LWLockAcquire(pool_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < pool_shared->max_connections; i++)
+	{
+		PoolSlot   *slot = &pool_shared->slots[i];
+
+		if (slot->in_use && slot->worker == w)
+		{
+			pool_slot_begin_write(slot);
+			slot->state = POOL_SLOT_EMPTY;
+			slot->holder_pid = 0;
+			pool_slot_end_write(slot);
+			slot->in_use = false;
+		}
+	}
+	for (i = 0; i < pool_shared->max_pools; i++)
+	{
+		PoolEntry  *e = &pool_shared->pools[i];
+
+		if (e->in_use && e->worker == w)
+			pg_atomic_write_u32(&e->waiting, 0);
+	}
+	LWLockRelease(pool_shared->lock);
+}
+
+/*
+ * Leave: tell backends that wait on us, close every connection, free our
+ * slots.  Runs on every exit, including FATAL and ERROR.
+ */
+static void
+pool_worker_exit(int code, Datum arg)
+{
+	dlist_iter	iter;
+	int			i;
+
+	pg_atomic_fetch_add_u32(&my_info->generation, 1);
+	my_info->pid = 0;
+	my_info->pgprocno = -1;
+
+	if (peers != NULL)
+	{
+		for (i = 0; i < pool_shared->max_backends; i++)
+		{
+			if (peers[i] != NULL)
+				SetLatch(&GetPGProcByNumber(i)->procLatch);
+		}
+	}
+
+	dlist_foreach(iter, &pool_all_conns)
+	{
+		WConn	   *conn = dlist_container(WConn, all_node, iter.cur);
+
+		if (conn->cancel_conn != NULL)
+			PQfinish(conn->cancel_conn);
+		if (conn->conn != NULL)
+			PQfinish(conn->conn);
+		conn->conn = NULL;
+		conn->cancel_conn = NULL;
+	}
+
+	pool_worker_forget(my_index);
+}
+
+/*
+ * Entry point of a pool worker.
+ */
+void
+pool_worker_main(Datum main_arg)
+{
+	int			i;
+
+	my_index = DatumGetInt32(main_arg);
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+
+	/* No database: this makes us visible in pg_stat_activity. */
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("pool worker");
+
+	pool_worker_cxt = AllocSetContextCreate(TopMemoryContext, "pool worker",
+									   ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(pool_worker_cxt);
+
+	my_info = pool_worker_info(my_index);
+	peers = palloc0(sizeof(WPeer *) * pool_shared->max_backends);
+	pools = palloc0(sizeof(WPool *) * pool_shared->max_pools);
+	wes_size = 2 + 2 * pool_shared->max_connections;
+	occurred = palloc0(sizeof(WaitEvent) * wes_size);
+
+	/* Anything a previous incarnation of this worker left behind is gone. */
+	pool_worker_forget(my_index);
+
+	/* An odd generation means running; backends remember it per request. */
+	my_info->pid = MyProcPid;
+	my_info->pgprocno = MyProc->pgprocno;
+	pg_write_barrier();
+	my_generation = pg_atomic_read_u32(&my_info->generation);
+	if (my_generation % 2 == 1)
+		my_generation = pg_atomic_add_fetch_u32(&my_info->generation, 1);
+	my_generation = pg_atomic_add_fetch_u32(&my_info->generation, 1);
+	before_shmem_exit(pool_worker_exit, (Datum) 0);
+
+	ereport(LOG, (errmsg("pool worker %d started", my_index + 1)));
+
+	/* Backends may have rung before we were up. */
+	SetLatch(MyLatch);
+
+	for (;;)
+	{
+		long		timeout;
+		int			n;
+		bool		latch_set = false;
+
+		pool_collect_closed();
+		pool_free_dead();
+		if (wes_needs_rebuild)
+			pool_wes_rebuild();
+
+		pool_now = GetCurrentTimestamp();
+		timeout = pool_next_timeout();
+		n = WaitEventSetWait(wes, timeout, occurred, wes_size,
+							 PG_WAIT_EXTENSION);
+		pool_now = GetCurrentTimestamp();
+
+		for (i = 0; i < n; i++)
+		{
+			if (occurred[i].events & WL_LATCH_SET)
+				latch_set = true;
+		}
+
+		if (latch_set)
+		{
+			ResetLatch(MyLatch);
+
+			/* the latch may hide socket events: look at them now */
+			if (n == 1)
+			{
+				if (wes_needs_rebuild)
+					pool_wes_rebuild();
+				n = WaitEventSetWait(wes, 0, occurred, wes_size,
+									 PG_WAIT_EXTENSION);
+			}
+		}
+		pool_handle_socket_events(n);
+
+		if (latch_set)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (ShutdownRequestPending)
+				break;
+			if (ConfigReloadPending)
+				pool_reload();
+
+			PG_TRY();
+			{
+				pool_process_doorbell();
+				pool_retry_blocked();
+			}
+			PG_CATCH();
+			{
+				pool_recover();
+			}
+			PG_END_TRY();
+		}
+
+		PG_TRY();
+		{
+			pool_fire_deadlines();
+		}
+		PG_CATCH();
+		{
+			pool_recover();
+		}
+		PG_END_TRY();
+	}
+
+	ereport(LOG, (errmsg("pool worker %d shutting down", my_index + 1)));
+	proc_exit(1);
+}
