@@ -252,8 +252,9 @@ pool_check_rowdesc(PoolCallState *st, const char *p, uint32 len)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("remote query result rowtype does not match the specified FROM clause rowtype"),
-				 errdetail("The remote query returned %u columns, but the column definition list has %d.",
-						   ncols, st->tupdesc->natts),
+				 errdetail_plural("The remote query returned %u column, but the column definition list has %d.",
+								  "The remote query returned %u columns, but the column definition list has %d.",
+								  ncols, ncols, st->tupdesc->natts),
 				 errcontext("remote SQL command on pool \"%s\": %s",
 							st->target.name, st->sql)));
 

@@ -813,8 +813,11 @@ pool_conn_close(WConn *conn)
 		return;
 	Assert(conn->req == NULL);
 
-	if (conn->state == WC_IDLE)
+	if (conn->in_idle_list)
+	{
 		dlist_delete(&conn->pool_node);
+		conn->in_idle_list = false;
+	}
 	if (conn->cancel_conn != NULL)
 	{
 		conn->cancel_sent = false;
@@ -994,6 +997,7 @@ pool_take_idle(WPool *pool)
 		if (pool_conn_alive(conn))
 		{
 			dlist_delete(&conn->pool_node);
+			conn->in_idle_list = false;
 			return conn;
 		}
 		ereport(DEBUG1,

@@ -51,7 +51,9 @@ static TargetCacheEntry target_cache[TARGET_CACHE_SIZE];
 static uint64 target_cache_clock = 0;
 
 /*
- * Options whose values never appear in a pool's name.
+ * Options whose values never appear in a pool's name (they show as
+ * asterisks, so that two pools that differ only by password can be told
+ * apart).
  */
 static bool
 pool_option_is_secret(const char *keyword)
@@ -145,8 +147,9 @@ pool_canonicalize(const char *conninfo, bool is_superuser,
 			has_password = true;
 
 		pool_append_option(key, opt->keyword, opt->val);
-		if (!pool_option_is_secret(opt->keyword))
-			pool_append_option(name, opt->keyword, opt->val);
+		pool_append_option(name, opt->keyword,
+						   pool_option_is_secret(opt->keyword) ?
+						   "********" : opt->val);
 	}
 	PQconninfoFree(opts);
 

@@ -79,6 +79,7 @@ static WaitEventSet *wes = NULL;
 static int	wes_size;
 static bool wes_needs_rebuild = true;
 static WaitEvent *occurred;
+static MemoryContext loop_cxt;	/* reset every iteration */
 static WConn *current_conn = NULL;	/* for error recovery */
 static WRequest *current_request = NULL;
 
@@ -406,6 +407,7 @@ pool_checkin(WConn *conn)
 		return;
 	}
 	dlist_push_head(&pool->idle, &conn->pool_node);
+	conn->in_idle_list = true;
 	pool_conn_want(conn, WL_SOCKET_READABLE);
 }
 
@@ -634,7 +636,12 @@ pool_request_release(WRequest *req)
 	pg_atomic_write_u32(&req->lane->owner, POOL_LANE_BACKEND);
 	req->state = WR_FINISHING;
 	req->conn = NULL;
-	dead_requests = lappend(dead_requests, req);
+	{
+		MemoryContext old = MemoryContextSwitchTo(pool_worker_cxt);
+
+		dead_requests = lappend(dead_requests, req);
+		MemoryContextSwitchTo(old);
+	}
 }
 
 /*
@@ -863,11 +870,12 @@ pool_peer_lane(WPeer *peer, int lane_no)
 	req->lane = lane;
 	req->seq = lane->seq;
 	req->state = WR_READING;
-	req->in = shm_mq_attach(pool_lane_request_queue(lane), NULL, NULL);
-	req->out = shm_mq_attach(pool_lane_response_queue(lane), NULL, NULL);
 	{
+		/* the queue handles and their buffers live as long as the request */
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 
+		req->in = shm_mq_attach(pool_lane_request_queue(lane), NULL, NULL);
+		req->out = shm_mq_attach(pool_lane_response_queue(lane), NULL, NULL);
 		initStringInfo(&req->building);
 		initStringInfo(&req->sending);
 		initStringInfo(&req->error);
@@ -1133,7 +1141,7 @@ pool_recover(void)
 	WRequest   *req = current_request;
 
 	HOLD_INTERRUPTS();
-	MemoryContextSwitchTo(pool_worker_cxt);
+	MemoryContextSwitchTo(loop_cxt);
 	edata = CopyErrorData();
 	FlushErrorState();
 	LWLockReleaseAll();
@@ -1149,9 +1157,6 @@ pool_recover(void)
 		if (req == NULL)
 			req = conn->req;
 		conn->req = NULL;
-		if (conn->state == WC_IDLE)
-			dlist_delete(&conn->pool_node);
-		conn->state = WC_CLEANING;
 		pool_conn_close(conn);
 	}
 	if (req != NULL && req->state != WR_FINISHING)
@@ -1300,7 +1305,9 @@ pool_worker_main(Datum main_arg)
 	pgstat_report_appname("pool worker");
 
 	pool_worker_cxt = AllocSetContextCreate(TopMemoryContext, "pool worker",
-									   ALLOCSET_DEFAULT_SIZES);
+											ALLOCSET_DEFAULT_SIZES);
+	loop_cxt = AllocSetContextCreate(pool_worker_cxt, "pool worker loop",
+									 ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(pool_worker_cxt);
 
 	my_info = pool_worker_info(my_index);
@@ -1333,8 +1340,15 @@ pool_worker_main(Datum main_arg)
 		int			n;
 		bool		latch_set = false;
 
+		/*
+		 * What an iteration allocates without naming a longer-lived context
+		 * lives until the next one.
+		 */
+		MemoryContextSwitchTo(pool_worker_cxt);
 		pool_collect_closed();
 		pool_free_dead();
+		MemoryContextReset(loop_cxt);
+		MemoryContextSwitchTo(loop_cxt);
 		if (wes_needs_rebuild)
 			pool_wes_rebuild();
 

@@ -76,7 +76,8 @@ typedef enum WConnState
 typedef struct WConn
 {
 	dlist_node	all_node;		/* in the worker's list of connections */
-	dlist_node	pool_node;		/* in pool->idle while idle */
+	dlist_node	pool_node;		/* in pool->idle while in_idle_list */
+	bool		in_idle_list;
 	WPool	   *pool;
 	int			slot_index;
 	PoolSlot   *slot;
