@@ -7,7 +7,7 @@
 # Installs what is missing, builds and installs the extension from a copy of
 # the tree, runs the tests as an unprivileged user, and ends with a line
 # "N passed, N failed".  POOL_TAP_TESTS="test/t/001_x.pl ..." runs only
-# those TAP tests.
+# those TAP tests; POOL_KEEP=1 keeps the build directory even on success.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -77,4 +77,7 @@ if [ "$passed" = 0 ]; then
     status=1
 fi
 echo "$passed passed, $failed failed"
+if [ "$status" = 0 ] && [ -z "${POOL_KEEP:-}" ]; then
+    rm -rf "$WORK"
+fi
 exit $status
