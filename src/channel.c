@@ -233,20 +233,32 @@ pool_wait_for_worker(int w)
 }
 
 /*
- * Ring worker w about lane lane_no of backend procno.
+ * Mark lane lane_no of backend procno (or only the backend, for lane -1) as
+ * needing worker w's attention, without waking it.
  */
-void
-pool_ring_worker(int worker, int procno, int lane_no)
+static void
+pool_mark_attention(int worker, int procno, int lane_no)
 {
 	PoolWorkerInfo *info = pool_worker_info(worker);
 	PoolChannelDir *dir = &pool_shared->channels[procno];
-	int			pgprocno;
 
 	if (lane_no >= 0)
 		pg_atomic_fetch_or_u64(&dir->attention[worker], UINT64CONST(1) << lane_no);
 	pg_atomic_fetch_or_u64(&info->doorbell[procno / 64],
 						   UINT64CONST(1) << (procno % 64));
-	pgprocno = info->pgprocno;
+}
+
+/*
+ * Ring worker w about lane lane_no of backend procno: mark it, then set the
+ * worker's latch.
+ */
+void
+pool_ring_worker(int worker, int procno, int lane_no)
+{
+	int			pgprocno;
+
+	pool_mark_attention(worker, procno, lane_no);
+	pgprocno = pool_worker_info(worker)->pgprocno;
 	if (pgprocno >= 0)
 		SetLatch(&GetPGProcByNumber(pgprocno)->procLatch);
 }
@@ -283,13 +295,20 @@ pool_call_start(PoolCall *call, int worker, StringInfo request)
 	lane->worker_generation = call->worker_generation;
 	lane->seq = call->seq;
 
+	/*
+	 * Setting the second end of a queue sets the latch of the first: set our
+	 * own end first each time, so that this wakes only ourselves, and reset
+	 * our latch (the wait loops look at the queues before they wait).
+	 */
 	req = shm_mq_create(pool_lane_request_queue(lane), POOL_REQUEST_QUEUE_SIZE);
 	shm_mq_set_sender(req, MyProc);
 	shm_mq_set_receiver(req, worker_proc);
 	resp = shm_mq_create(pool_lane_response_queue(lane),
 						 POOL_RESPONSE_QUEUE_SIZE);
-	shm_mq_set_sender(resp, worker_proc);
 	shm_mq_set_receiver(resp, MyProc);
+	shm_mq_set_sender(resp, worker_proc);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();		/* one that set the latch must not wait */
 	call->request = shm_mq_attach(req, NULL, NULL);
 	call->response = shm_mq_attach(resp, NULL, NULL);
 
@@ -300,8 +319,13 @@ pool_call_start(PoolCall *call, int worker, StringInfo request)
 	pg_write_barrier();
 	pg_atomic_write_u32(&lane->owner, POOL_LANE_WORKER);
 
+	/*
+	 * Mark the lane first: sending with force_flush sets the worker's latch,
+	 * and the worker then finds the mark.  (Should it look before the bytes
+	 * are in, it keeps the lane on its list of requests to read.)
+	 */
+	pool_mark_attention(worker, MyProc->pgprocno, call->lane_no);
 	res = shm_mq_send(call->request, request->len, request->data, true, true);
-	pool_ring_worker(worker, MyProc->pgprocno, call->lane_no);
 
 	while (res == SHM_MQ_WOULD_BLOCK)
 	{

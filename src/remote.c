@@ -994,7 +994,9 @@ pool_take_idle(WPool *pool)
 		WConn	   *conn = dlist_container(WConn, pool_node,
 										   dlist_head_node(&pool->idle));
 
-		if (pool_conn_alive(conn))
+		if (!TimestampDifferenceExceeds(conn->idle_since, pool_now,
+										POOL_RECHECK_IDLE_MS) ||
+			pool_conn_alive(conn))
 		{
 			dlist_delete(&conn->pool_node);
 			conn->in_idle_list = false;

@@ -408,6 +408,7 @@ pool_checkin(WConn *conn)
 	}
 	dlist_push_head(&pool->idle, &conn->pool_node);
 	conn->in_idle_list = true;
+	conn->idle_since = pool_now;
 	pool_conn_want(conn, WL_SOCKET_READABLE);
 }
 
@@ -1339,6 +1340,7 @@ pool_worker_main(Datum main_arg)
 		long		timeout;
 		int			n;
 		bool		latch_set = false;
+		static bool latch_only_before = false;
 
 		/*
 		 * What an iteration allocates without naming a longer-lived context
@@ -1368,15 +1370,22 @@ pool_worker_main(Datum main_arg)
 		{
 			ResetLatch(MyLatch);
 
-			/* the latch may hide socket events: look at them now */
-			if (n == 1)
+			/*
+			 * A wait that finds the latch already set reports nothing else,
+			 * so a latch set again and again could starve the sockets: after
+			 * two such waits in a row, look at the sockets without waiting.
+			 */
+			if (n == 1 && latch_only_before)
 			{
 				if (wes_needs_rebuild)
 					pool_wes_rebuild();
 				n = WaitEventSetWait(wes, 0, occurred, wes_size,
 									 PG_WAIT_EXTENSION);
 			}
+			latch_only_before = (n == 1);
 		}
+		else
+			latch_only_before = false;
 		pool_handle_socket_events(n);
 
 		if (latch_set)

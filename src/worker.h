@@ -26,6 +26,13 @@
 /* Flush a response message once this much is buffered. */
 #define POOL_FLUSH_THRESHOLD	(POOL_RESPONSE_QUEUE_SIZE / 4)
 
+/*
+ * An idle connection's socket is watched, so a remote that closes it is seen
+ * at once; one idle longer than this is also read from before it is handed
+ * out, in case its end of the connection went away in between.
+ */
+#define POOL_RECHECK_IDLE_MS	1000
+
 /* How long a connection may take to come back clean after a request. */
 #define POOL_CLEANUP_TIMEOUT_MS 10000
 
@@ -78,6 +85,7 @@ typedef struct WConn
 	dlist_node	all_node;		/* in the worker's list of connections */
 	dlist_node	pool_node;		/* in pool->idle while in_idle_list */
 	bool		in_idle_list;
+	TimestampTz idle_since;
 	WPool	   *pool;
 	int			slot_index;
 	PoolSlot   *slot;
