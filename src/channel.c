@@ -452,6 +452,19 @@ pool_channel_exit(int code, Datum arg)
 }
 
 /*
+ * Append an error or notice field: its code, then the value with its
+ * terminator.  NULL values are left out.
+ */
+void
+pool_put_field(StringInfo buf, char code, const char *value)
+{
+	if (value == NULL)
+		return;
+	appendStringInfoChar(buf, code);
+	appendBinaryStringInfo(buf, value, strlen(value) + 1);
+}
+
+/*
  * Start a record of the given type in buf; pool_end_record fills in its
  * length.
  */

@@ -303,6 +303,7 @@ pool_get_uint32(const char *p)
 }
 
 extern void pool_begin_record(StringInfo buf, char type, int *start);
+extern void pool_put_field(StringInfo buf, char code, const char *value);
 extern void pool_end_record(StringInfo buf, int start);
 
 #endif							/* POOL_H */

@@ -123,22 +123,6 @@ pool_slot_free(PoolSlot *slot)
 }
 
 /*
- * libpq may replace or drop a connection's socket; keep the wait set in step.
- */
-static void
-pool_conn_sync_socket(WConn *conn)
-{
-	pgsocket	sock = PQsocket(conn->conn);
-
-	if (sock != conn->sock)
-	{
-		conn->sock = sock;
-		conn->wes_pos = -1;
-		pool_wes_dirty();
-	}
-}
-
-/*
  * Socket events a busy or cleaning connection needs.
  */
 static uint32
@@ -206,7 +190,6 @@ pool_conn_open(WPool *pool, char **why)
 	pool->nconns++;
 	pool->nconnecting++;
 
-	pool_conn_sync_socket(conn);
 	pool_conn_want(conn, WL_SOCKET_WRITEABLE);
 	return conn;
 }
@@ -221,7 +204,6 @@ pool_conn_connect_poll(WConn *conn)
 	PostgresPollingStatusType st;
 
 	st = PQconnectPoll(conn->conn);
-	pool_conn_sync_socket(conn);
 
 	switch (st)
 	{
@@ -339,7 +321,6 @@ pool_conn_event(WConn *conn, pgsocket fd, uint32 events)
 				(void) PQflush(conn->conn);
 			if (events & WL_SOCKET_READABLE)
 				(void) PQconsumeInput(conn->conn);
-			pool_conn_sync_socket(conn);
 			pool_conn_pump(conn);
 			break;
 		case WC_CLOSED:
@@ -391,7 +372,6 @@ pool_conn_start_request(WConn *conn, WRequest *req)
 		(void) PQsetSingleRowMode(conn->conn);
 		ok = PQflush(conn->conn) >= 0;
 	}
-	pool_conn_sync_socket(conn);
 
 	if (!ok)
 	{
@@ -470,15 +450,6 @@ pool_append_row(WRequest *req, const PGresult *res)
 		}
 	}
 	pool_end_record(&req->building, start);
-}
-
-static void
-pool_put_field(StringInfo buf, char code, const char *value)
-{
-	if (value == NULL)
-		return;
-	appendStringInfoChar(buf, code);
-	appendBinaryStringInfo(buf, value, strlen(value) + 1);
 }
 
 /*
@@ -599,7 +570,6 @@ pool_conn_pump_request(WConn *conn)
 		}
 		if (PQisBusy(conn->conn))
 		{
-			pool_conn_sync_socket(conn);
 			pool_conn_want(conn, pool_conn_io_events(conn));
 			return;
 		}
@@ -685,7 +655,6 @@ pool_conn_pump_cleaning(WConn *conn)
 		}
 		if (PQisBusy(conn->conn))
 		{
-			pool_conn_sync_socket(conn);
 			pool_conn_want(conn, pool_conn_io_events(conn));
 			return;
 		}
@@ -859,23 +828,7 @@ pool_cancel_start(WConn *conn)
 	}
 	conn->cancel_conn = c;
 	conn->cancel_sent = false;
-	conn->cancel_sock = PQsocket(c);
-	conn->cancel_pos = -1;
 	pool_cancel_want(conn, WL_SOCKET_WRITEABLE);
-	pool_wes_dirty();
-}
-
-static void
-pool_cancel_sync_socket(WConn *conn)
-{
-	pgsocket	sock = PQsocket(conn->cancel_conn);
-
-	if (sock != conn->cancel_sock)
-	{
-		conn->cancel_sock = sock;
-		conn->cancel_pos = -1;
-		pool_wes_dirty();
-	}
 }
 
 static void
@@ -889,7 +842,6 @@ pool_cancel_event(WConn *conn)
 		char		pid[32];
 		const char *params[1];
 
-		pool_cancel_sync_socket(conn);
 		if (st == PGRES_POLLING_READING)
 		{
 			pool_cancel_want(conn, WL_SOCKET_READABLE);
@@ -920,7 +872,6 @@ pool_cancel_event(WConn *conn)
 			return;
 		}
 		conn->cancel_sent = true;
-		pool_cancel_sync_socket(conn);
 		pool_cancel_want(conn, WL_SOCKET_READABLE);
 		return;
 	}

@@ -126,46 +126,41 @@ pool_wes_dirty(void)
 }
 
 /*
- * Set the socket events a connection waits for; 0 leaves it out of the set.
+ * Keep one socket's registration in step with libpq (which may replace or
+ * drop a connection's socket, across PQconnectPoll or on failure) and with
+ * the events wanted; 0 leaves the socket out of the set.
  */
+static void
+pool_watch_socket(PGconn *pgconn, pgsocket *sock, int *pos, uint32 *current,
+				  uint32 events)
+{
+	if (pgconn != NULL && PQsocket(pgconn) != *sock)
+	{
+		*sock = PQsocket(pgconn);
+		*pos = -1;
+		wes_needs_rebuild = true;
+	}
+	if (*current == events)
+		return;
+	if (events != 0 && *current != 0 && *pos >= 0 && !wes_needs_rebuild)
+		ModifyWaitEvent(wes, *pos, events, NULL);
+	else
+		wes_needs_rebuild = true;
+	*current = events;
+}
+
 void
 pool_conn_want(WConn *conn, uint32 events)
 {
-	if (conn->conn != NULL && PQsocket(conn->conn) != conn->sock)
-	{
-		/* libpq replaced or dropped the socket */
-		conn->sock = PQsocket(conn->conn);
-		conn->wes_pos = -1;
-		wes_needs_rebuild = true;
-	}
-	if (conn->events == events)
-		return;
-	if (events != 0 && conn->events != 0 && conn->wes_pos >= 0 &&
-		!wes_needs_rebuild)
-		ModifyWaitEvent(wes, conn->wes_pos, events, NULL);
-	else
-		wes_needs_rebuild = true;
-	conn->events = events;
+	pool_watch_socket(conn->conn, &conn->sock, &conn->wes_pos, &conn->events,
+					  events);
 }
 
 void
 pool_cancel_want(WConn *conn, uint32 events)
 {
-	if (conn->cancel_conn != NULL &&
-		PQsocket(conn->cancel_conn) != conn->cancel_sock)
-	{
-		conn->cancel_sock = PQsocket(conn->cancel_conn);
-		conn->cancel_pos = -1;
-		wes_needs_rebuild = true;
-	}
-	if (conn->cancel_events == events)
-		return;
-	if (events != 0 && conn->cancel_events != 0 && conn->cancel_pos >= 0 &&
-		!wes_needs_rebuild)
-		ModifyWaitEvent(wes, conn->cancel_pos, events, NULL);
-	else
-		wes_needs_rebuild = true;
-	conn->cancel_events = events;
+	pool_watch_socket(conn->cancel_conn, &conn->cancel_sock,
+					  &conn->cancel_pos, &conn->cancel_events, events);
 }
 
 static void
@@ -460,15 +455,6 @@ pool_connect_failed(WPool *pool, const char *sqlstate, const char *message,
  * ----------------------------------------------------------------
  */
 
-static void
-pool_put_error_field(StringInfo buf, char code, const char *value)
-{
-	if (value == NULL)
-		return;
-	appendStringInfoChar(buf, code);
-	appendBinaryStringInfo(buf, value, strlen(value) + 1);
-}
-
 /*
  * Make a request fail with an error of the pool's own.
  */
@@ -480,11 +466,11 @@ pool_request_error(WRequest *req, const char *sqlstate, const char *message,
 
 	resetStringInfo(&req->error);
 	pool_begin_record(&req->error, POOL_REC_ERROR, &start);
-	pool_put_error_field(&req->error, PG_DIAG_SEVERITY_NONLOCALIZED, "ERROR");
-	pool_put_error_field(&req->error, PG_DIAG_SQLSTATE, sqlstate);
-	pool_put_error_field(&req->error, PG_DIAG_MESSAGE_PRIMARY, message);
-	pool_put_error_field(&req->error, PG_DIAG_MESSAGE_DETAIL, detail);
-	pool_put_error_field(&req->error, PG_DIAG_MESSAGE_HINT, hint);
+	pool_put_field(&req->error, PG_DIAG_SEVERITY_NONLOCALIZED, "ERROR");
+	pool_put_field(&req->error, PG_DIAG_SQLSTATE, sqlstate);
+	pool_put_field(&req->error, PG_DIAG_MESSAGE_PRIMARY, message);
+	pool_put_field(&req->error, PG_DIAG_MESSAGE_DETAIL, detail);
+	pool_put_field(&req->error, PG_DIAG_MESSAGE_HINT, hint);
 	appendStringInfoChar(&req->error, '\0');
 	pool_end_record(&req->error, start);
 	req->failed = true;
