@@ -100,7 +100,7 @@ pool_lane_response_queue(PoolLane *lane)
 static void
 pool_channel_register(void)
 {
-	PoolChannelDir *dir = &pool_shared->channels[MyProc->pgprocno];
+	PoolChannelDir *dir = &pool_shared->channels[pool_my_procno()];
 	int			i;
 
 	LWLockAcquire(pool_shared->lock, LW_EXCLUSIVE);
@@ -122,7 +122,7 @@ pool_channel_register(void)
 static void
 pool_channel_add_segment(void)
 {
-	PoolChannelDir *dir = &pool_shared->channels[MyProc->pgprocno];
+	PoolChannelDir *dir = &pool_shared->channels[pool_my_procno()];
 	ResourceOwner oldowner = CurrentResourceOwner;
 	dsm_segment *seg;
 	int			i;
@@ -324,7 +324,7 @@ pool_call_start(PoolCall *call, int worker, StringInfo request)
 	 * and the worker then finds the mark.  (Should it look before the bytes
 	 * are in, it keeps the lane on its list of requests to read.)
 	 */
-	pool_mark_attention(worker, MyProc->pgprocno, call->lane_no);
+	pool_mark_attention(worker, pool_my_procno(), call->lane_no);
 	res = shm_mq_send(call->request, request->len, request->data, true, true);
 
 	while (res == SHM_MQ_WOULD_BLOCK)
@@ -363,8 +363,8 @@ pool_call_receive(PoolCall *call, char **data, Size *len)
 			call->worker_generation)
 		{
 			/*
-			 * The worker may have written the last bytes just before it
-			 * died: look once more before giving up.
+			 * The worker may have written the last bytes just before it died:
+			 * look once more before giving up.
 			 */
 			res = shm_mq_receive(call->response, len, (void **) data, true);
 			if (res == SHM_MQ_SUCCESS)
@@ -423,7 +423,7 @@ pool_call_abandon(PoolCall *call)
 		pg_atomic_write_u64(&lane->abandoned, call->seq);
 		shm_mq_detach(call->request);
 		shm_mq_detach(call->response);
-		pool_ring_worker(call->worker, MyProc->pgprocno, call->lane_no);
+		pool_ring_worker(call->worker, pool_my_procno(), call->lane_no);
 	}
 	call->request = NULL;
 	call->response = NULL;
@@ -437,7 +437,7 @@ pool_call_abandon(PoolCall *call)
 static void
 pool_channel_exit(int code, Datum arg)
 {
-	PoolChannelDir *dir = &pool_shared->channels[MyProc->pgprocno];
+	PoolChannelDir *dir = &pool_shared->channels[pool_my_procno()];
 	int			i;
 
 	for (i = 0; i < POOL_MAX_LANES; i++)
@@ -448,7 +448,7 @@ pool_channel_exit(int code, Datum arg)
 
 	pg_atomic_write_u32(&dir->exiting, 1);
 	for (i = 0; i < pool_shared->nworkers; i++)
-		pool_ring_worker(i, MyProc->pgprocno, -1);
+		pool_ring_worker(i, pool_my_procno(), -1);
 }
 
 /*

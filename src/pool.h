@@ -47,11 +47,22 @@
 #ifndef POOL_H
 #define POOL_H
 
+#if PG_VERSION_NUM < 150000
+#error "pool requires PostgreSQL 15 or later"
+#endif
+
 #include "port/atomics.h"
 #include "storage/dsm.h"
 #include "storage/lwlock.h"
 #include "storage/shm_mq.h"
 #include "utils/timestamp.h"
+
+/* This backend's index in the PGPROC array. */
+#if PG_VERSION_NUM >= 170000
+#define pool_my_procno() MyProcNumber
+#else
+#define pool_my_procno() (MyProc->pgprocno)
+#endif
 
 /* Compile-time limits. */
 #define POOL_MAX_WORKERS			16
@@ -119,8 +130,7 @@ typedef struct PoolEntry
 	pg_atomic_uint64 connects;
 	pg_atomic_uint64 connect_failures;
 	pg_atomic_uint64 timeouts;
-	pg_atomic_uint64 wait_us;	/* total time requests waited for a
-								 * connection */
+	pg_atomic_uint64 wait_us;	/* total time requests waited for a connection */
 	pg_atomic_uint64 query_us;	/* total time connections were checked out */
 } PoolEntry;
 
@@ -225,24 +235,22 @@ typedef struct PoolLane
 } PoolLane;
 
 /* Request kinds, first byte of a request. */
-#define POOL_REQ_QUERY		'Q'	/* rows wanted */
-#define POOL_REQ_EXEC		'X'	/* command tag wanted */
+#define POOL_REQ_QUERY		'Q' /* rows wanted */
+#define POOL_REQ_EXEC		'X' /* command tag wanted */
 
 /*
  * Response records.  A response message holds one or more records, each a
  * type byte, a uint32 length and a payload.
  */
-#define POOL_REC_ROWDESC	'T'	/* uint32 ncols, DateStyle\0,
-								 * IntervalStyle\0, then (uint32 type oid,
-								 * name\0) each */
-#define POOL_REC_ROW		'D'	/* per column: int32 length or -1, bytes,
-								 * \0 */
-#define POOL_REC_NOTICE		'N'	/* fields, as in the error record */
-#define POOL_REC_ERROR		'E'	/* (field code, value\0)..., \0; final */
-#define POOL_REC_DONE		'Z'	/* command tag\0; final */
+#define POOL_REC_ROWDESC	'T' /* uint32 ncols, DateStyle\0, IntervalStyle\0,
+								 * then (uint32 type oid, name\0) each */
+#define POOL_REC_ROW		'D' /* per column: int32 length or -1, bytes, \0 */
+#define POOL_REC_NOTICE		'N' /* fields, as in the error record */
+#define POOL_REC_ERROR		'E' /* (field code, value\0)..., \0; final */
+#define POOL_REC_DONE		'Z' /* command tag\0; final */
 
 /* Error/notice field codes beyond those of the protocol. */
-#define POOL_FIELD_REMOTE	'r'	/* present when it came from the remote */
+#define POOL_FIELD_REMOTE	'r' /* present when it came from the remote */
 
 /* channel.c: layout */
 extern Size pool_segment_size(void);

@@ -1308,7 +1308,7 @@ pool_worker_main(Datum main_arg)
 
 	/* An odd generation means running; backends remember it per request. */
 	my_info->pid = MyProcPid;
-	my_info->pgprocno = MyProc->pgprocno;
+	my_info->pgprocno = pool_my_procno();
 	pg_write_barrier();
 	my_generation = pg_atomic_read_u32(&my_info->generation);
 	if (my_generation % 2 == 1)

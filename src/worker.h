@@ -122,8 +122,7 @@ typedef enum WRequestState
 typedef struct WRequest
 {
 	dlist_node	node;			/* in pool->waiters or the reading list */
-	dlist_node	blocked_node;	/* in the blocked list while the queue is
-								 * full */
+	dlist_node	blocked_node;	/* in the blocked list while the queue is full */
 	bool		blocked;
 	MemoryContext cxt;
 	struct WPeer *peer;
