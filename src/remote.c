@@ -134,6 +134,34 @@ pool_conn_io_events(WConn *conn)
 }
 
 /*
+ * pool.max_connections is reached: close the connection of another pool that
+ * has been idle longest, so that its slot can serve this one.  Returns
+ * whether one was closed.
+ */
+static bool
+pool_reclaim_idle(WPool *pool)
+{
+	WConn	   *victim = NULL;
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &pool_all_conns)
+	{
+		WConn	   *conn = dlist_container(WConn, all_node, iter.cur);
+
+		if (conn->pool != pool && conn->in_idle_list &&
+			(victim == NULL || conn->idle_since < victim->idle_since))
+			victim = conn;
+	}
+	if (victim == NULL)
+		return false;
+	ereport(DEBUG1,
+			(errmsg_internal("pool \"%s\": closing an idle connection to make room for pool \"%s\"",
+							 victim->pool->shared->name, pool->shared->name)));
+	pool_conn_close(victim);
+	return true;
+}
+
+/*
  * Start opening a connection for a pool.  Returns NULL without a reason when
  * the attempt failed at once (the pool was told), or with *why set when no
  * slot or file descriptor is free (the caller may wait for one).
@@ -147,6 +175,8 @@ pool_conn_open(WPool *pool, char **why)
 
 	*why = NULL;
 	slot_index = pool_slot_claim(pool, pool->shared->worker);
+	if (slot_index < 0 && pool_reclaim_idle(pool))
+		slot_index = pool_slot_claim(pool, pool->shared->worker);
 	if (slot_index < 0)
 	{
 		*why = psprintf("All %d connection slots (pool.max_connections) are in use.",

@@ -370,6 +370,13 @@ pool_dispatch(WPool *pool)
 void
 pool_connection_ready(WConn *conn)
 {
+	WPool	   *pool = conn->pool;
+
+	if (pool->why_waiting != NULL)
+	{
+		pfree(pool->why_waiting);
+		pool->why_waiting = NULL;
+	}
 	pool_checkin(conn);
 }
 
@@ -1060,7 +1067,7 @@ pool_fire_deadlines(void)
 			pool_request_error(req, "08001",
 							   psprintf("timed out waiting for a connection from pool \"%s\"",
 										pool->shared->name),
-							   pool->nconns == 0 && pool->why_waiting != NULL ?
+							   pool->why_waiting != NULL ?
 							   pstrdup(pool->why_waiting) :
 							   psprintf("No connection became free within %d ms; the pool has %d connections (pool_size %d, max_overflow %d).",
 										pool->checkout_timeout, pool->nconns,

@@ -14,7 +14,8 @@ use Time::HiRes qw(time);
 
 my $remote = pool_remote('remote');
 my $local = pool_local('local',
-	conf => "pool.pool_size = 1\npool.max_overflow = 0\npool.checkout_timeout = '1s'\n");
+	conf => "pool.pool_size = 1\npool.max_overflow = 0\npool.checkout_timeout = '1s'\n"
+	  . "pool.workers = 2\n");
 my $target = socket_target($remote);
 
 sub set_and_reload
@@ -103,6 +104,14 @@ is($local->safe_psql('postgres', 'SELECT count(*) FROM pool.stats'),
 	'3', 'other parameters, other pool');
 is($local->safe_psql('postgres', "SELECT count(*) FROM pool.stats WHERE target LIKE '%application_name=pool%'"),
 	'1', 'the pool name shows its parameters');
+
+is($local->safe_psql('postgres', 'SELECT count(DISTINCT worker) FROM pool.stats'),
+	'2', 'pools are spread over the two workers');
+is( $local->safe_psql(
+		'postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pool worker'"),
+	'2',
+	'both workers run');
 
 # --- counters add up -------------------------------------------------------
 is( $local->safe_psql(
