@@ -95,8 +95,7 @@ typedef enum PoolSlotState
 	POOL_SLOT_CONNECTING,
 	POOL_SLOT_IDLE,
 	POOL_SLOT_ACTIVE,			/* running a request */
-	POOL_SLOT_CLEANING,			/* cancelling, draining, rolling back */
-	POOL_SLOT_CLOSING
+	POOL_SLOT_CLEANING			/* cancelling, draining, rolling back */
 } PoolSlotState;
 
 /*

@@ -834,7 +834,7 @@ pool_conn_close(WConn *conn)
 	pool->nconns--;
 	if (was_connecting)
 		pool->nconnecting--;
-	pool_connection_closed(pool, !was_connecting);
+	pool_connection_closed(pool);
 }
 
 /*

@@ -36,10 +36,9 @@ static const char *const slot_state_names[] = {
 	[POOL_SLOT_IDLE] = "idle",
 	[POOL_SLOT_ACTIVE] = "active",
 	[POOL_SLOT_CLEANING] = "cleaning",
-	[POOL_SLOT_CLOSING] = "closing",
 };
 
-#define NUM_SLOT_STATES (POOL_SLOT_CLOSING + 1)
+#define NUM_SLOT_STATES (POOL_SLOT_CLEANING + 1)
 
 static Datum
 pool_timestamp_datum(TimestampTz t, bool *isnull)
@@ -109,7 +108,7 @@ pool_stats(PG_FUNCTION_ARGS)
 		values[j++] = Int32GetDatum(pg_atomic_read_u32(&e->checkout_timeout));
 		values[j++] = Int32GetDatum(pg_atomic_read_u32(&e->connect_timeout));
 		values[j++] = Int32GetDatum(c[POOL_SLOT_IDLE] + c[POOL_SLOT_ACTIVE] +
-									c[POOL_SLOT_CLEANING] + c[POOL_SLOT_CLOSING]);
+									c[POOL_SLOT_CLEANING]);
 		values[j++] = Int32GetDatum(c[POOL_SLOT_IDLE]);
 		values[j++] = Int32GetDatum(c[POOL_SLOT_ACTIVE]);
 		values[j++] = Int32GetDatum(c[POOL_SLOT_CONNECTING]);

@@ -418,7 +418,7 @@ pool_checkin(WConn *conn)
  * A connection closed: waiters may need a new one.
  */
 void
-pool_connection_closed(WPool *pool, bool was_open)
+pool_connection_closed(WPool *pool)
 {
 	if (pool->nwaiters > 0)
 		pool_dispatch(pool);
@@ -550,7 +550,6 @@ pool_request_flush(WRequest *req, bool final)
 			req->building = tmp;
 		}
 		req->send_pending = true;
-		req->delivered = true;
 	}
 	pool_set_blocked(req, false);
 

@@ -145,7 +145,6 @@ typedef struct WRequest
 	WConn	   *conn;
 	TimestampTz enqueued_at;
 	int			retried;		/* times moved off a dead connection */
-	bool		delivered;		/* some records reached the backend */
 	bool		has_rowdesc;	/* current result's description was sent */
 	bool		failed;			/* error record is in `error` */
 	StringInfoData building;	/* records not yet handed to the queue */
@@ -170,7 +169,7 @@ extern void pool_request_flush(WRequest *req, bool final);
 extern void pool_request_done(WRequest *req);
 extern void pool_request_retry(WRequest *req);
 extern void pool_checkin(WConn *conn);
-extern void pool_connection_closed(WPool *pool, bool was_open);
+extern void pool_connection_closed(WPool *pool);
 extern void pool_connect_failed(WPool *pool, const char *sqlstate,
 								const char *message, const char *detail,
 								const char *hint);
