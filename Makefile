@@ -10,6 +10,7 @@ OBJS = \
 	src/channel.o \
 	src/target.o \
 	src/worker.o \
+	src/pools.o \
 	src/remote.o \
 	src/functions.o \
 	src/views.o

@@ -29,16 +29,28 @@ CREATE FUNCTION pool.stats(
     OUT pool_id integer,
     OUT target text,
     OUT worker integer,
+    OUT paused boolean,
+    OUT failing boolean,
     OUT pool_size integer,
+    OUT min_idle integer,
     OUT max_overflow integer,
     OUT checkout_timeout_ms integer,
     OUT connect_timeout_ms integer,
+    OUT idle_timeout_ms integer,
+    OUT max_lifetime_ms integer,
+    OUT pre_ping_ms integer,
+    OUT retry_delay_ms integer,
+    OUT leak_threshold_ms integer,
+    OUT reset_query text,
     OUT open integer,
     OUT idle integer,
+    OUT unchecked integer,
     OUT active integer,
+    OUT validating integer,
     OUT connecting integer,
     OUT cleaning integer,
     OUT waiting integer,
+    OUT max_wait_ms double precision,
     OUT checkouts bigint,
     OUT queries bigint,
     OUT errors bigint,
@@ -47,7 +59,15 @@ CREATE FUNCTION pool.stats(
     OUT checkout_timeouts bigint,
     OUT wait_time_ms double precision,
     OUT query_time_ms double precision,
-    OUT created_at timestamptz)
+    OUT closed_lifetime bigint,
+    OUT closed_idle bigint,
+    OUT closed_broken bigint,
+    OUT closed_reset bigint,
+    OUT closed_overflow bigint,
+    OUT next_retry_at timestamptz,
+    OUT last_error text,
+    OUT created_at timestamptz,
+    OUT stats_reset timestamptz)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pool_stats'
 LANGUAGE C VOLATILE PARALLEL SAFE;
@@ -65,10 +85,14 @@ CREATE FUNCTION pool.connections(
     OUT state text,
     OUT holder_pid integer,
     OUT remote_pid integer,
+    OUT remote_host text,
+    OUT remote_port integer,
     OUT connected_at timestamptz,
     OUT checked_out_at timestamptz,
     OUT last_used_at timestamptz,
-    OUT uses bigint)
+    OUT uses bigint,
+    OUT queries bigint,
+    OUT query text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pool_connections'
 LANGUAGE C VOLATILE PARALLEL SAFE;
@@ -80,3 +104,41 @@ COMMENT ON VIEW pool.connections IS 'one row per pooled connection';
 
 GRANT USAGE ON SCHEMA pool TO PUBLIC;
 GRANT SELECT ON pool.stats, pool.connections TO PUBLIC;
+
+-- Administration: superusers only, unless granted.  A pool is named by the
+-- id shown in pool.stats or by its target.
+
+CREATE FUNCTION pool.pause(pool text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pool_pause'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION pool.pause(text) IS
+'make new checkouts of a pool wait; connections already held finish';
+
+CREATE FUNCTION pool.resume(pool text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pool_resume'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION pool.resume(text) IS
+'let a paused pool hand out connections again';
+
+CREATE FUNCTION pool.reset(pool text)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pool_reset'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION pool.reset(text) IS
+'close a pool''s idle connections now and the others at check-in; returns how many closed now';
+
+CREATE FUNCTION pool.stats_reset(pool_id integer DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pool_stats_reset'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION pool.stats_reset(integer) IS
+'zero the counters of pool.stats, of one pool or of all';
+
+REVOKE ALL ON FUNCTION pool.pause(text), pool.resume(text), pool.reset(text),
+    pool.stats_reset(integer) FROM PUBLIC;

@@ -12,8 +12,9 @@ SELECT n.nspname AS schema, e.extversion, e.extrelocatable
   FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
  WHERE e.extname = 'pool';
 
-SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS arguments,
-       p.proretset AS returns_set
+SELECT p.proname, p.proargtypes::regtype[]::text AS input_types,
+       p.proretset AS returns_set,
+       has_function_privilege('public', p.oid, 'EXECUTE') AS public_may_run
   FROM pg_proc p WHERE p.pronamespace = 'pool'::regnamespace
  ORDER BY 1, 2;
 SELECT relname, relkind FROM pg_class

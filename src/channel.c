@@ -187,9 +187,24 @@ pool_acquire_lane(void)
 
 		for (i = 0; i < my_nsegments * POOL_LANES_PER_SEGMENT; i++)
 		{
-			if (!my_lane_busy[i] &&
-				pg_atomic_read_u32(&pool_my_lane(i)->owner) == POOL_LANE_BACKEND)
+			PoolLane   *lane = pool_my_lane(i);
+
+			if (my_lane_busy[i])
+				continue;
+			if (pg_atomic_read_u32(&lane->owner) == POOL_LANE_BACKEND)
 				return i;
+
+			/*
+			 * A lane left to a worker that has since died (before it could
+			 * hand the lane back) is ours again: no one else will touch it.
+			 */
+			if (lane->worker >= 0 &&
+				pg_atomic_read_u32(&pool_worker_info(lane->worker)->generation) !=
+				lane->worker_generation)
+			{
+				pg_atomic_write_u32(&lane->owner, POOL_LANE_BACKEND);
+				return i;
+			}
 		}
 
 		if (my_nsegments < POOL_MAX_SEGMENTS)
@@ -203,11 +218,11 @@ pool_acquire_lane(void)
 }
 
 /*
- * Wait until worker w runs and return its generation; fails after
+ * Wait until worker w runs and return its generation and PGPROC; fails after
  * pool.checkout_timeout, since no request can be served meanwhile.
  */
 static uint32
-pool_wait_for_worker(int w)
+pool_wait_for_worker(int w, PGPROC **proc)
 {
 	PoolWorkerInfo *info = pool_worker_info(w);
 	TimestampTz start = GetCurrentTimestamp();
@@ -218,8 +233,17 @@ pool_wait_for_worker(int w)
 
 		if (gen % 2 == 1)
 		{
+			int			pgprocno;
+
+			/* the pgprocno of that same incarnation: check the generation */
 			pg_read_barrier();
-			return gen;
+			pgprocno = info->pgprocno;
+			pg_read_barrier();
+			if (pgprocno >= 0 && pg_atomic_read_u32(&info->generation) == gen)
+			{
+				*proc = GetPGProcByNumber(pgprocno);
+				return gen;
+			}
 		}
 
 		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(),
@@ -284,8 +308,7 @@ pool_call_start(PoolCall *call, int worker, StringInfo request)
 		pool_channel_register();
 
 	call->worker = worker;
-	call->worker_generation = pool_wait_for_worker(worker);
-	worker_proc = GetPGProcByNumber(pool_worker_info(worker)->pgprocno);
+	call->worker_generation = pool_wait_for_worker(worker, &worker_proc);
 
 	call->lane_no = pool_acquire_lane();
 	lane = call->lane = pool_my_lane(call->lane_no);

@@ -32,11 +32,15 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "pool.h"
 
 PG_FUNCTION_INFO_V1(pool_query);
 PG_FUNCTION_INFO_V1(pool_exec);
+PG_FUNCTION_INFO_V1(pool_pause);
+PG_FUNCTION_INFO_V1(pool_resume);
+PG_FUNCTION_INFO_V1(pool_reset);
 
 /* Most parameters a remote statement can take (the protocol's limit). */
 #define POOL_MAX_PARAMS 65535
@@ -106,6 +110,7 @@ pool_build_request(StringInfo buf, char kind, PoolTarget *target,
 
 	initStringInfo(buf);
 	appendStringInfoChar(buf, kind);
+	pool_put_uint32(buf, GetUserId());
 	pool_put_uint32(buf, target->pool_index);
 	pool_put_uint32(buf, target->pool_generation);
 	pool_put_uint32(buf, nparams);
@@ -276,8 +281,9 @@ pool_check_rowdesc(PoolCallState *st, const char *p, uint32 len)
 		 * into a string, and other types are left to their input functions.
 		 */
 		if (remote_type == local_type || remote_type >= FirstGenbkiObjectId ||
-			local_type >= FirstGenbkiObjectId)
-			continue;
+			local_type >= FirstGenbkiObjectId ||
+			!SearchSysCacheExists1(TYPEOID, ObjectIdGetDatum(remote_type)))
+			continue;			/* the remote may be newer */
 		get_type_category_preferred(remote_type, &remote_cat, &preferred);
 		get_type_category_preferred(local_type, &local_cat, &preferred);
 		if (remote_cat == local_cat ||
@@ -409,13 +415,11 @@ pool_handle_message(PoolCallState *st, const char *data, Size len)
  * Run one request to its end.
  */
 static void
-pool_run(PoolCallState *st, char kind, text *target, text *sql,
-		 ArrayType *params)
+pool_run(PoolCallState *st, char kind, text *sql, ArrayType *params)
 {
 	StringInfoData request;
 	ErrorContextCallback errcb;
 
-	pool_resolve_target(target, &st->target);
 	st->sql = text_to_cstring(sql);
 	st->converting = -1;
 	pool_build_request(&request, kind, &st->target, sql, params);
@@ -484,7 +488,8 @@ pool_query(PG_FUNCTION_ARGS)
 	st.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pool row",
 									  ALLOCSET_DEFAULT_SIZES);
 
-	pool_run(&st, POOL_REQ_QUERY, PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1),
+	pool_resolve_target(PG_GETARG_TEXT_PP(0), &st.target);
+	pool_run(&st, POOL_REQ_QUERY, PG_GETARG_TEXT_PP(1),
 			 PG_GETARG_ARRAYTYPE_P(2));
 
 	MemoryContextDelete(st.rowcxt);
@@ -505,8 +510,71 @@ pool_exec(PG_FUNCTION_ARGS)
 	pool_check_not_null(fcinfo, 2, "parameter array");
 
 	memset(&st, 0, sizeof(st));
-	pool_run(&st, POOL_REQ_EXEC, PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1),
+	pool_resolve_target(PG_GETARG_TEXT_PP(0), &st.target);
+	pool_run(&st, POOL_REQ_EXEC, PG_GETARG_TEXT_PP(1),
 			 PG_GETARG_ARRAYTYPE_P(2));
 
 	PG_RETURN_TEXT_P(cstring_to_text(st.tag));
+}
+
+/*
+ * Send an administrative request to every pool `name` names; returns the sum
+ * of the numbers in their command tags.
+ */
+static int
+pool_admin_call(FunctionCallInfo fcinfo, char kind)
+{
+	PoolTarget *targets;
+	int			n;
+	int			i;
+	int			total = 0;
+
+	pool_check_loaded();
+	pool_check_not_null(fcinfo, 0, "pool");
+
+	targets = palloc(sizeof(PoolTarget) * pool_shared->max_pools);
+	n = pool_lookup_pools(PG_GETARG_TEXT_PP(0), targets);
+	for (i = 0; i < n; i++)
+	{
+		PoolCallState st;
+		const char *number;
+
+		memset(&st, 0, sizeof(st));
+		st.target = targets[i];
+		pool_run(&st, kind, cstring_to_text(""), NULL);
+		number = strchr(st.tag, ' ');
+		if (number != NULL)
+			total += atoi(number + 1);
+	}
+	return total;
+}
+
+/*
+ * pool.pause(pool text): new checkouts wait; held connections finish.
+ */
+Datum
+pool_pause(PG_FUNCTION_ARGS)
+{
+	(void) pool_admin_call(fcinfo, POOL_REQ_PAUSE);
+	PG_RETURN_VOID();
+}
+
+/*
+ * pool.resume(pool text)
+ */
+Datum
+pool_resume(PG_FUNCTION_ARGS)
+{
+	(void) pool_admin_call(fcinfo, POOL_REQ_RESUME);
+	PG_RETURN_VOID();
+}
+
+/*
+ * pool.reset(pool text): close idle connections now, the others when they
+ * are checked in; returns how many closed at once.
+ */
+Datum
+pool_reset(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(pool_admin_call(fcinfo, POOL_REQ_RESET));
 }

@@ -73,7 +73,9 @@
 #define POOL_RESPONSE_QUEUE_SIZE	(64 * 1024)
 #define POOL_KEY_LEN				2048
 #define POOL_NAME_LEN				256
-#define POOL_QUERY_LEN				256
+#define POOL_RESET_QUERY_LEN		256
+#define POOL_ERROR_LEN				256
+#define POOL_HOST_LEN				128
 
 /* Settings (settings.c). */
 extern int	pool_workers;
@@ -83,6 +85,13 @@ extern int	pool_pool_size;
 extern int	pool_max_overflow;
 extern int	pool_checkout_timeout;
 extern int	pool_connect_timeout;
+extern int	pool_min_idle;
+extern int	pool_idle_timeout;
+extern int	pool_max_lifetime;
+extern int	pool_pre_ping;
+extern char *pool_reset_query;
+extern int	pool_retry_delay;
+extern int	pool_leak_threshold;
 
 extern void pool_define_settings(void);
 
@@ -94,9 +103,40 @@ typedef enum PoolSlotState
 	POOL_SLOT_EMPTY = 0,
 	POOL_SLOT_CONNECTING,
 	POOL_SLOT_IDLE,
+	POOL_SLOT_VALIDATING,		/* checked before it is handed out */
 	POOL_SLOT_ACTIVE,			/* running a request */
-	POOL_SLOT_CLEANING			/* cancelling, draining, rolling back */
+	POOL_SLOT_CLEANING			/* cancelling, draining, rolling back,
+								 * resetting */
 } PoolSlotState;
+
+/*
+ * The settings in force for a pool.
+ */
+typedef struct PoolSettings
+{
+	int			pool_size;
+	int			min_idle;
+	int			max_overflow;
+	int			checkout_timeout;	/* ms */
+	int			connect_timeout;	/* ms */
+	int			idle_timeout;	/* ms, 0 = never */
+	int			max_lifetime;	/* ms, 0 = forever */
+	int			pre_ping;		/* ms, -1 = never */
+	int			retry_delay;	/* ms */
+	int			leak_threshold; /* ms, 0 = off */
+	char		reset_query[POOL_RESET_QUERY_LEN];
+} PoolSettings;
+
+/* Why connections closed, for the counters of pool.stats. */
+typedef enum PoolCloseReason
+{
+	POOL_CLOSE_LIFETIME,		/* past max_lifetime */
+	POOL_CLOSE_IDLE,			/* idle past idle_timeout, or made room */
+	POOL_CLOSE_BROKEN,			/* remote gone, failed check, failed cleanup */
+	POOL_CLOSE_RESET,			/* pool.reset() */
+	POOL_CLOSE_OVERFLOW,		/* checked in above pool_size */
+	POOL_CLOSE_REASONS
+} PoolCloseReason;
 
 /*
  * One pool: a distinct set of resolved connection parameters.
@@ -110,19 +150,23 @@ typedef struct PoolEntry
 	uint32		generation;		/* bumped each time the entry is reused */
 	uint32		key_hash;
 	TimestampTz created_at;
+	TimestampTz stats_reset;	/* also under the lock */
 	char		name[POOL_NAME_LEN];	/* conninfo without secrets */
 	char		key[POOL_KEY_LEN];	/* canonical conninfo, with secrets */
 
-	/* settings in force, written by the worker */
-	pg_atomic_uint32 pool_size;
-	pg_atomic_uint32 max_overflow;
-	pg_atomic_uint32 checkout_timeout;
-	pg_atomic_uint32 connect_timeout;
+	/* state published by the worker, under changecount */
+	pg_atomic_uint32 changecount;
+	PoolSettings settings;
+	bool		paused;
+	bool		failing;		/* in back-off after a failed connect */
+	TimestampTz retry_at;		/* next connection attempt while failing */
+	TimestampTz oldest_wait;	/* since when the first waiter waits, or 0 */
+	char		last_error[POOL_ERROR_LEN]; /* of the last failed connect */
 
 	/* gauges, written by the worker */
 	pg_atomic_uint32 waiting;	/* requests queued for a connection */
 
-	/* counters since the pool was created */
+	/* counters since the pool was created or its stats were reset */
 	pg_atomic_uint64 checkouts;
 	pg_atomic_uint64 queries;
 	pg_atomic_uint64 errors;
@@ -131,6 +175,7 @@ typedef struct PoolEntry
 	pg_atomic_uint64 timeouts;
 	pg_atomic_uint64 wait_us;	/* total time requests waited for a connection */
 	pg_atomic_uint64 query_us;	/* total time connections were checked out */
+	pg_atomic_uint64 closed[POOL_CLOSE_REASONS];
 } PoolEntry;
 
 /*
@@ -141,18 +186,23 @@ typedef struct PoolSlot
 {
 	bool		in_use;			/* under PoolShared->lock */
 	int			worker;			/* under PoolShared->lock */
+	char	   *query;			/* query text buffer, set at start-up */
 
-	/* the rest is written by the owning worker, under changecount */
+	/* the rest, and the query text, written by the owner under changecount */
 	pg_atomic_uint32 changecount;
 	int			pool_index;
 	uint32		pool_generation;
 	PoolSlotState state;
 	int			holder_pid;
+	Oid			holder_role;
 	int			remote_pid;
+	int			remote_port;
+	char		remote_host[POOL_HOST_LEN];
 	TimestampTz connected_at;
 	TimestampTz checked_out_at;
 	TimestampTz last_used_at;
-	uint64		uses;
+	uint64		uses;			/* checkouts */
+	uint64		queries;		/* statements run */
 } PoolSlot;
 
 /*
@@ -210,9 +260,12 @@ pool_worker_info(int i)
 extern void pool_shmem_request(void);
 extern void pool_shmem_startup(void);
 extern void pool_check_loaded(void);
-extern void pool_slot_begin_write(PoolSlot *slot);
-extern void pool_slot_end_write(PoolSlot *slot);
-extern void pool_slot_read(PoolSlot *slot, PoolSlot *copy);
+extern int	pool_query_text_size(void);
+extern void pool_begin_write(pg_atomic_uint32 *changecount);
+extern void pool_end_write(pg_atomic_uint32 *changecount);
+extern void pool_slot_read(PoolSlot *slot, PoolSlot *copy, char *query);
+extern void pool_entry_read_state(PoolEntry *entry, PoolEntry *copy);
+extern void pool_entry_reset_counters(PoolEntry *e);
 
 /*
  * The channel: a lane is one request at a time between a backend and a
@@ -236,6 +289,9 @@ typedef struct PoolLane
 /* Request kinds, first byte of a request. */
 #define POOL_REQ_QUERY		'Q' /* rows wanted */
 #define POOL_REQ_EXEC		'X' /* command tag wanted */
+#define POOL_REQ_PAUSE		'P' /* administration of a pool */
+#define POOL_REQ_RESUME		'U'
+#define POOL_REQ_RESET		'S'
 
 /*
  * Response records.  A response message holds one or more records, each a
@@ -286,6 +342,7 @@ typedef struct PoolTarget
 } PoolTarget;
 
 extern void pool_resolve_target(text *target, PoolTarget *result);
+extern int	pool_lookup_pools(text *pool_name, PoolTarget *results);
 
 /* worker.c */
 extern void pool_register_workers(void);

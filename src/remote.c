@@ -4,10 +4,11 @@
  *	  The remote connections of a pool worker: a non-blocking libpq state
  *	  machine per connection.
  *
- *	  connecting --> idle <--> busy (serving one request)
- *	      |           |          |
- *	      |           |          +--> cleaning (cancel, drain, roll back)
- *	      v           v          v           |
+ *	  connecting --> idle --> validating --> busy (serving one request)
+ *	      |           ^  \________________/    |
+ *	      |           |                        v
+ *	      |           +------------------ cleaning (cancel, drain, roll
+ *	      v                                    |      back, reset_query)
  *	    closed <-------------------------------+
  *
  * Nothing here ever blocks: connections are opened with
@@ -18,10 +19,16 @@
  * socket (the remote then blocks on TCP), which is the back-pressure of the
  * channel.
  *
+ * A connection idle longer than pre_ping is checked with an empty query
+ * before it serves a request; one that fails the check, or does not answer
+ * within connect_timeout, is closed and the request goes to another
+ * connection, unnoticed by the caller.
+ *
  * PostgreSQL 15's libpq has only a blocking cancel, so a running remote query
  * is cancelled by a second connection to the same server that runs
- * pg_cancel_backend(); meanwhile the connection drains its results and is
- * rolled back, and it is closed if it is not clean before its deadline.
+ * pg_cancel_backend(); meanwhile the connection drains its results, is rolled
+ * back and, if the holder may have changed session state, reset with
+ * reset_query; it is closed if it is not clean before its deadline.
  *
  * Portions Copyright (c) the pool authors
  *
@@ -31,6 +38,9 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
+#include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "storage/latch.h"
@@ -42,6 +52,7 @@
 static void pool_conn_connect_poll(WConn *conn);
 static void pool_conn_idle_input(WConn *conn);
 static void pool_conn_pump_request(WConn *conn);
+static void pool_conn_pump_validation(WConn *conn);
 static void pool_conn_pump_cleaning(WConn *conn);
 static void pool_conn_request_complete(WConn *conn);
 static void pool_cancel_start(WConn *conn);
@@ -50,27 +61,35 @@ static void pool_cancel_finish(WConn *conn);
 static void pool_notice_receiver(void *arg, const PGresult *res);
 
 /*
- * Publish a connection's state in its slot.
+ * Publish a connection's state in its slot; req is the request it serves or
+ * validates for, if any.
  */
 void
-pool_slot_set_state(WConn *conn, PoolSlotState state, int holder)
+pool_slot_set_state(WConn *conn, PoolSlotState state, WRequest *req)
 {
 	PoolSlot   *slot = conn->slot;
 
-	pool_slot_begin_write(slot);
+	pool_begin_write(&slot->changecount);
 	slot->state = state;
-	slot->holder_pid = holder;
 	slot->remote_pid = conn->remote_pid;
+	slot->holder_pid = req ? req->holder_pid : 0;
+	if (req != NULL)
+		slot->holder_role = req->role;
+	if (state == POOL_SLOT_VALIDATING || state == POOL_SLOT_ACTIVE)
+		slot->checked_out_at = conn->checked_out_at;
 	if (state == POOL_SLOT_ACTIVE)
 	{
-		slot->checked_out_at = pool_now;
+		int			size = pool_query_text_size();
+		int			len = Min((int) strlen(req->sql), size - 1);
+
 		slot->uses++;
+		slot->queries++;
+		memcpy(slot->query, req->sql, len);
+		slot->query[len] = '\0';
 	}
 	else if (state == POOL_SLOT_IDLE && slot->checked_out_at != 0)
 		slot->last_used_at = pool_now;
-	if (state == POOL_SLOT_IDLE && slot->connected_at == 0)
-		slot->connected_at = pool_now;
-	pool_slot_end_write(slot);
+	pool_end_write(&slot->changecount);
 }
 
 /*
@@ -90,17 +109,22 @@ pool_slot_claim(WPool *pool, int worker)
 		{
 			slot->in_use = true;
 			slot->worker = worker;
-			pool_slot_begin_write(slot);
+			pool_begin_write(&slot->changecount);
 			slot->pool_index = pool->index;
 			slot->pool_generation = pool->generation;
 			slot->state = POOL_SLOT_CONNECTING;
 			slot->holder_pid = 0;
+			slot->holder_role = InvalidOid;
 			slot->remote_pid = 0;
+			slot->remote_port = 0;
+			slot->remote_host[0] = '\0';
 			slot->connected_at = 0;
 			slot->checked_out_at = 0;
 			slot->last_used_at = 0;
 			slot->uses = 0;
-			pool_slot_end_write(slot);
+			slot->queries = 0;
+			slot->query[0] = '\0';
+			pool_end_write(&slot->changecount);
 			LWLockRelease(pool_shared->lock);
 			return i;
 		}
@@ -112,10 +136,10 @@ pool_slot_claim(WPool *pool, int worker)
 static void
 pool_slot_free(PoolSlot *slot)
 {
-	pool_slot_begin_write(slot);
+	pool_begin_write(&slot->changecount);
 	slot->state = POOL_SLOT_EMPTY;
 	slot->holder_pid = 0;
-	pool_slot_end_write(slot);
+	pool_end_write(&slot->changecount);
 
 	LWLockAcquire(pool_shared->lock, LW_EXCLUSIVE);
 	slot->in_use = false;
@@ -123,7 +147,7 @@ pool_slot_free(PoolSlot *slot)
 }
 
 /*
- * Socket events a busy or cleaning connection needs.
+ * Socket events a connection waiting on its remote needs.
  */
 static uint32
 pool_conn_io_events(WConn *conn)
@@ -138,7 +162,7 @@ pool_conn_io_events(WConn *conn)
  * has been idle longest, so that its slot can serve this one.  Returns
  * whether one was closed.
  */
-static bool
+bool
 pool_reclaim_idle(WPool *pool)
 {
 	WConn	   *victim = NULL;
@@ -157,17 +181,18 @@ pool_reclaim_idle(WPool *pool)
 	ereport(DEBUG1,
 			(errmsg_internal("pool \"%s\": closing an idle connection to make room for pool \"%s\"",
 							 victim->pool->shared->name, pool->shared->name)));
-	pool_conn_close(victim);
+	pool_conn_close(victim, POOL_CLOSE_IDLE);
 	return true;
 }
 
 /*
- * Start opening a connection for a pool.  Returns NULL without a reason when
+ * Start opening a connection for a pool; with reclaim, an idle connection of
+ * another pool may close to free a slot.  Returns NULL without a reason when
  * the attempt failed at once (the pool was told), or with *why set when no
  * slot or file descriptor is free (the caller may wait for one).
  */
 WConn *
-pool_conn_open(WPool *pool, char **why)
+pool_conn_open(WPool *pool, bool reclaim, char **why)
 {
 	WConn	   *conn;
 	int			slot_index;
@@ -175,7 +200,7 @@ pool_conn_open(WPool *pool, char **why)
 
 	*why = NULL;
 	slot_index = pool_slot_claim(pool, pool->shared->worker);
-	if (slot_index < 0 && pool_reclaim_idle(pool))
+	if (slot_index < 0 && reclaim && pool_reclaim_idle(pool))
 		slot_index = pool_slot_claim(pool, pool->shared->worker);
 	if (slot_index < 0)
 	{
@@ -199,7 +224,6 @@ pool_conn_open(WPool *pool, char **why)
 		PQfinish(pgconn);
 		ReleaseExternalFD();
 		pool_slot_free(&pool_shared->slots[slot_index]);
-		pg_atomic_fetch_add_u64(&pool->shared->connect_failures, 1);
 		pool_connect_failed(pool, "08001", NULL, detail, NULL);
 		return NULL;
 	}
@@ -215,13 +239,30 @@ pool_conn_open(WPool *pool, char **why)
 	conn->cancel_pos = -1;
 	conn->state = WC_CONNECTING;
 	conn->deadline = TimestampTzPlusMilliseconds(pool_now,
-												 pool->connect_timeout);
+												 pool->s.connect_timeout);
 	dlist_push_tail(&pool_all_conns, &conn->all_node);
+	dlist_push_tail(&pool->conns, &conn->conns_node);
 	pool->nconns++;
 	pool->nconnecting++;
 
 	pool_conn_want(conn, WL_SOCKET_WRITEABLE);
 	return conn;
+}
+
+/*
+ * When a new connection reaches max_lifetime: up to a tenth earlier, at
+ * random, so that connections opened together do not all close together.
+ */
+static TimestampTz
+pool_conn_expiry(WPool *pool)
+{
+	int64		lifetime_ms = pool->s.max_lifetime;
+
+	if (lifetime_ms <= 0)
+		return 0;
+	lifetime_ms -= (int64) (pg_prng_double(&pg_global_prng_state) *
+							lifetime_ms / 10);
+	return pool_now + lifetime_ms * 1000;
 }
 
 /*
@@ -232,8 +273,16 @@ pool_conn_connect_poll(WConn *conn)
 {
 	WPool	   *pool = conn->pool;
 	PostgresPollingStatusType st;
+	const char *host;
+	const char *port;
 
 	st = PQconnectPoll(conn->conn);
+
+	/*
+	 * libpq may have closed the socket and opened another under the same
+	 * number, which the wait set would not notice: register it anew.
+	 */
+	pool_conn_forget_socket(conn);
 
 	switch (st)
 	{
@@ -245,11 +294,9 @@ pool_conn_connect_poll(WConn *conn)
 			return;
 		case PGRES_POLLING_FAILED:
 			{
-				char	   *detail = pchomp(PQerrorMessage(conn->conn));
-
-				pool_conn_close(conn);
-				pg_atomic_fetch_add_u64(&pool->shared->connect_failures, 1);
-				pool_connect_failed(pool, "08001", NULL, detail, NULL);
+				pool_connect_failed(pool, "08001", NULL,
+									pchomp(PQerrorMessage(conn->conn)), NULL);
+				pool_conn_close(conn, POOL_CLOSE_BROKEN);
 				return;
 			}
 		default:
@@ -259,29 +306,37 @@ pool_conn_connect_poll(WConn *conn)
 	/* Connected. */
 	if (pool->require_password && !PQconnectionUsedPassword(conn->conn))
 	{
-		pool_conn_close(conn);
-		pg_atomic_fetch_add_u64(&pool->shared->connect_failures, 1);
 		pool_connect_failed(pool, "2F003", "password is required",
 							"Non-superuser cannot connect if the server does not request a password.",
 							"Target server's authentication method must be changed.");
+		pool_conn_close(conn, POOL_CLOSE_BROKEN);
 		return;
 	}
 	if (PQsetnonblocking(conn->conn, 1) != 0)
 	{
-		char	   *detail = pchomp(PQerrorMessage(conn->conn));
-
-		pool_conn_close(conn);
-		pool_connect_failed(pool, "08001", NULL, detail, NULL);
+		pool_connect_failed(pool, "08001", NULL,
+							pchomp(PQerrorMessage(conn->conn)), NULL);
+		pool_conn_close(conn, POOL_CLOSE_BROKEN);
 		return;
 	}
 	PQsetNoticeReceiver(conn->conn, pool_notice_receiver, conn);
 
 	conn->remote_pid = PQbackendPID(conn->conn);
 	conn->deadline = 0;
+	conn->connected_at = pool_now;
+	conn->expires_at = pool_conn_expiry(pool);
 	conn->state = WC_IDLE;
 	pool->nconnecting--;
 	pg_atomic_fetch_add_u64(&pool->shared->connects, 1);
-	pool_slot_set_state(conn, POOL_SLOT_IDLE, 0);
+
+	host = PQhost(conn->conn);
+	port = PQport(conn->conn);
+	pool_begin_write(&conn->slot->changecount);
+	strlcpy(conn->slot->remote_host, host ? host : "", POOL_HOST_LEN);
+	conn->slot->remote_port = port ? atoi(port) : 0;
+	conn->slot->connected_at = pool_now;
+	pool_end_write(&conn->slot->changecount);
+
 	pool_connection_ready(conn);
 }
 
@@ -299,7 +354,7 @@ pool_conn_idle_input(WConn *conn)
 		ereport(DEBUG1,
 				(errmsg_internal("pool \"%s\": idle connection to remote pid %d was closed",
 								 conn->pool->shared->name, conn->remote_pid)));
-		pool_conn_close(conn);
+		pool_conn_close(conn, POOL_CLOSE_BROKEN);
 		return;
 	}
 	while ((notify = PQnotifies(conn->conn)) != NULL)
@@ -345,6 +400,7 @@ pool_conn_event(WConn *conn, pgsocket fd, uint32 events)
 		case WC_IDLE:
 			pool_conn_idle_input(conn);
 			break;
+		case WC_VALIDATING:
 		case WC_BUSY:
 		case WC_CLEANING:
 			if (events & WL_SOCKET_WRITEABLE)
@@ -359,6 +415,28 @@ pool_conn_event(WConn *conn, pgsocket fd, uint32 events)
 }
 
 /*
+ * Is this result the start of a COPY?  Such a connection cannot be drained
+ * and must close.
+ */
+static bool
+pool_result_is_copy(const PGresult *res)
+{
+	ExecStatusType st = PQresultStatus(res);
+
+	return st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH;
+}
+
+/*
+ * reset_query ran: no state of an earlier holder is left.
+ */
+static void
+pool_conn_session_was_reset(WConn *conn)
+{
+	conn->dirty = false;
+	conn->used_since_reset = false;
+}
+
+/*
  * Add the time a request held a connection to its pool's total.
  */
 static void
@@ -369,7 +447,124 @@ pool_conn_account(WConn *conn)
 }
 
 /*
- * Send a request's query on an idle connection.
+ * A request takes a connection: count the checkout.
+ */
+static void
+pool_conn_checkout(WConn *conn, WRequest *req)
+{
+	WPool	   *pool = conn->pool;
+
+	req->state = WR_RUNNING;
+	req->conn = conn;
+	conn->req = req;
+	conn->checked_out_at = pool_now;
+	conn->leak_reported = false;
+	pg_atomic_fetch_add_u64(&pool->shared->checkouts, 1);
+	pg_atomic_fetch_add_u64(&pool->shared->wait_us,
+							Max(pool_now - req->enqueued_at, 0));
+	if (pool->s.leak_threshold > 0)
+		pool_schedule(pool, TimestampTzPlusMilliseconds(pool_now,
+														pool->s.leak_threshold));
+}
+
+/*
+ * A connection cannot serve the request it was taken for (it failed the
+ * check, or failed while the query was going out): the remote never ran the
+ * query, so the request goes first in line for another connection.
+ */
+static void
+pool_conn_give_back(WConn *conn, const char *why)
+{
+	WRequest   *req = conn->req;
+
+	ereport(DEBUG1,
+			(errmsg_internal("pool \"%s\": replacing connection to remote pid %d: %s",
+							 conn->pool->shared->name, conn->remote_pid, why)));
+	pool_conn_account(conn);
+	conn->req = NULL;
+	req->conn = NULL;
+	pool_conn_close(conn, POOL_CLOSE_BROKEN);
+	pool_request_retry(req);
+}
+
+/*
+ * Before an idle connection serves req, run a command on it: an empty query
+ * to check a connection that was idle long, or reset_query when the
+ * connection passes to another local role.
+ */
+void
+pool_conn_prepare(WConn *conn, WRequest *req, bool reset)
+{
+	const char *command = reset ? conn->pool->s.reset_query : "";
+
+	Assert(conn->state == WC_IDLE);
+
+	pool_conn_checkout(conn, req);
+	conn->state = WC_VALIDATING;
+	conn->reset_sent = reset;
+	conn->deadline = TimestampTzPlusMilliseconds(pool_now,
+												 conn->pool->s.connect_timeout);
+	pool_slot_set_state(conn, POOL_SLOT_VALIDATING, req);
+
+	if (!PQsendQuery(conn->conn, command) || PQflush(conn->conn) < 0)
+	{
+		pool_conn_give_back(conn, "the check could not be sent");
+		return;
+	}
+	pool_conn_want(conn, pool_conn_io_events(conn));
+}
+
+/*
+ * Read the answer to the check or reset; on success the connection serves
+ * its request.
+ */
+static void
+pool_conn_pump_validation(WConn *conn)
+{
+	bool		ok = true;
+
+	for (;;)
+	{
+		PGresult   *res;
+		ExecStatusType st;
+
+		if (PQisBusy(conn->conn))
+		{
+			pool_conn_want(conn, pool_conn_io_events(conn));
+			return;
+		}
+		res = PQgetResult(conn->conn);
+		if (res == NULL)
+			break;
+		st = PQresultStatus(res);
+		PQclear(res);
+		if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
+		{
+			ok = false;
+			break;
+		}
+		if (st != PGRES_EMPTY_QUERY && st != PGRES_COMMAND_OK &&
+			st != PGRES_TUPLES_OK)
+			ok = false;
+	}
+
+	if (!ok || PQstatus(conn->conn) != CONNECTION_OK ||
+		PQtransactionStatus(conn->conn) != PQTRANS_IDLE)
+	{
+		pool_conn_give_back(conn, conn->reset_sent ? "its reset failed" :
+							"the check failed");
+		return;
+	}
+	if (conn->reset_sent)
+		pool_conn_session_was_reset(conn);
+	conn->state = WC_IDLE;
+	conn->deadline = 0;
+	pool_conn_start_request(conn, conn->req);
+}
+
+/*
+ * Send a request's query on a connection that is idle, or that was just
+ * checked for it.
  */
 void
 pool_conn_start_request(WConn *conn, WRequest *req)
@@ -379,18 +574,15 @@ pool_conn_start_request(WConn *conn, WRequest *req)
 
 	Assert(conn->state == WC_IDLE);
 
-	req->state = WR_RUNNING;
-	req->conn = conn;
-	conn->req = req;
+	if (conn->req != req)
+		pool_conn_checkout(conn, req);
 	conn->state = WC_BUSY;
 	conn->rollback_sent = false;
-	conn->checked_out_at = pool_now;
-
-	pg_atomic_fetch_add_u64(&pool->shared->checkouts, 1);
+	conn->reset_sent = false;
+	conn->used_since_reset = true;
+	conn->last_role = req->role;
 	pg_atomic_fetch_add_u64(&pool->shared->queries, 1);
-	pg_atomic_fetch_add_u64(&pool->shared->wait_us,
-							Max(pool_now - req->enqueued_at, 0));
-	pool_slot_set_state(conn, POOL_SLOT_ACTIVE, req->holder_pid);
+	pool_slot_set_state(conn, POOL_SLOT_ACTIVE, req);
 
 	if (req->nparams > 0)
 		ok = PQsendQueryParams(conn->conn, req->sql, req->nparams, NULL,
@@ -409,14 +601,7 @@ pool_conn_start_request(WConn *conn, WRequest *req)
 		 * The connection failed while the query was going out: the remote
 		 * never ran it, so it is safe to run it on another connection.
 		 */
-		ereport(DEBUG1,
-				(errmsg_internal("pool \"%s\": connection to remote pid %d failed at send: %s",
-								 pool->shared->name, conn->remote_pid,
-								 pchomp(PQerrorMessage(conn->conn)))));
-		conn->req = NULL;
-		req->conn = NULL;
-		pool_conn_close(conn);
-		pool_request_retry(req);
+		pool_conn_give_back(conn, pchomp(PQerrorMessage(conn->conn)));
 		return;
 	}
 
@@ -619,15 +804,30 @@ pool_conn_pump_request(WConn *conn)
 			conn->req = NULL;
 			req->conn = NULL;
 			pool_request_done(req);
-			pool_conn_close(conn);
+			pool_conn_close(conn, POOL_CLOSE_BROKEN);
 			return;
 		}
 	}
 }
 
 /*
+ * Start cleaning a connection: it goes back to the pool only once it is
+ * drained, rolled back and reset as needed.
+ */
+static void
+pool_conn_start_cleaning(WConn *conn)
+{
+	conn->state = WC_CLEANING;
+	conn->deadline = TimestampTzPlusMilliseconds(pool_now,
+												 POOL_CLEANUP_TIMEOUT_MS);
+	pool_slot_set_state(conn, POOL_SLOT_CLEANING, NULL);
+	pool_conn_pump_cleaning(conn);
+}
+
+/*
  * A busy connection returned its last result: finish the request and put the
- * connection back, cleaning it first if the remote transaction is open.
+ * connection back, cleaning it first if the remote transaction is open or
+ * its session state may have changed.
  */
 static void
 pool_conn_request_complete(WConn *conn)
@@ -638,20 +838,23 @@ pool_conn_request_complete(WConn *conn)
 	pool_conn_account(conn);
 	conn->req = NULL;
 	req->conn = NULL;
+	if (req->may_change_state)
+		conn->dirty = true;
 
 	/*
 	 * Show the connection as checked in before the backend hears that its
 	 * command is done, so that what it reads in the views next adds up.
 	 */
 	clean = PQstatus(conn->conn) == CONNECTION_OK &&
-		PQtransactionStatus(conn->conn) == PQTRANS_IDLE;
+		PQtransactionStatus(conn->conn) == PQTRANS_IDLE &&
+		!(conn->dirty && conn->pool->s.reset_query[0] != '\0');
 	if (clean)
-		pool_slot_set_state(conn, POOL_SLOT_IDLE, 0);
+		pool_slot_set_state(conn, POOL_SLOT_IDLE, NULL);
 	pool_request_done(req);
 
 	if (PQstatus(conn->conn) != CONNECTION_OK)
 	{
-		pool_conn_close(conn);
+		pool_conn_close(conn, POOL_CLOSE_BROKEN);
 		return;
 	}
 	if (clean)
@@ -659,20 +862,19 @@ pool_conn_request_complete(WConn *conn)
 		pool_checkin(conn);
 		return;
 	}
-	conn->state = WC_CLEANING;
-	conn->deadline = TimestampTzPlusMilliseconds(pool_now,
-												 POOL_CLEANUP_TIMEOUT_MS);
-	pool_slot_set_state(conn, POOL_SLOT_CLEANING, 0);
-	pool_conn_pump_cleaning(conn);
+	pool_conn_start_cleaning(conn);
 }
 
 /*
  * Drive a connection back to a clean idle state: drain what is left of the
- * last command, wait for a cancel in flight, roll back an open transaction.
+ * last command, wait for a cancel in flight, roll back an open transaction,
+ * run reset_query if the session state may have changed.
  */
 static void
 pool_conn_pump_cleaning(WConn *conn)
 {
+	WPool	   *pool = conn->pool;
+
 	for (;;)
 	{
 		PGresult   *res;
@@ -680,7 +882,7 @@ pool_conn_pump_cleaning(WConn *conn)
 
 		if (PQstatus(conn->conn) != CONNECTION_OK)
 		{
-			pool_conn_close(conn);
+			pool_conn_close(conn, POOL_CLOSE_BROKEN);
 			return;
 		}
 		if (PQisBusy(conn->conn))
@@ -689,8 +891,26 @@ pool_conn_pump_cleaning(WConn *conn)
 			return;
 		}
 		res = PQgetResult(conn->conn);
+		if (res != NULL && pool_result_is_copy(res))
+		{
+			/* a COPY started after the cancel: it cannot be drained */
+			PQclear(res);
+			pool_conn_close(conn, POOL_CLOSE_BROKEN);
+			return;
+		}
 		if (res != NULL)
 		{
+			if (conn->reset_sent && PQresultStatus(res) != PGRES_COMMAND_OK &&
+				PQresultStatus(res) != PGRES_TUPLES_OK)
+			{
+				ereport(LOG,
+						(errmsg("pool \"%s\": closing connection to remote pid %d whose reset failed",
+								pool->shared->name, conn->remote_pid),
+						 errdetail_internal("%s", pchomp(PQresultErrorMessage(res)))));
+				PQclear(res);
+				pool_conn_close(conn, POOL_CLOSE_BROKEN);
+				return;
+			}
 			PQclear(res);
 			continue;
 		}
@@ -711,11 +931,6 @@ pool_conn_pump_cleaning(WConn *conn)
 		}
 
 		ts = PQtransactionStatus(conn->conn);
-		if (ts == PQTRANS_IDLE)
-		{
-			pool_checkin(conn);
-			return;
-		}
 		if ((ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) &&
 			!conn->rollback_sent)
 		{
@@ -723,38 +938,73 @@ pool_conn_pump_cleaning(WConn *conn)
 			if (PQsendQuery(conn->conn, "ROLLBACK") && PQflush(conn->conn) >= 0)
 				continue;
 		}
-		pool_conn_close(conn);
+		if (ts != PQTRANS_IDLE)
+		{
+			pool_conn_close(conn, POOL_CLOSE_BROKEN);
+			return;
+		}
+		if (conn->dirty && pool->s.reset_query[0] != '\0' && !conn->reset_sent)
+		{
+			conn->reset_sent = true;
+			if (PQsendQuery(conn->conn, pool->s.reset_query) &&
+				PQflush(conn->conn) >= 0)
+				continue;
+			pool_conn_close(conn, POOL_CLOSE_BROKEN);
+			return;
+		}
+		if (conn->reset_sent)
+			pool_conn_session_was_reset(conn);
+		pool_checkin(conn);
 		return;
 	}
 }
 
 /*
- * Read what a busy or cleaning connection has for us.
+ * Read what a connection with a command in flight has for us.
  */
 void
 pool_conn_pump(WConn *conn)
 {
-	if (conn->state == WC_BUSY)
-		pool_conn_pump_request(conn);
-	else if (conn->state == WC_CLEANING)
-		pool_conn_pump_cleaning(conn);
+	switch (conn->state)
+	{
+		case WC_BUSY:
+			pool_conn_pump_request(conn);
+			break;
+		case WC_VALIDATING:
+			pool_conn_pump_validation(conn);
+			break;
+		case WC_CLEANING:
+			pool_conn_pump_cleaning(conn);
+			break;
+		default:
+			break;
+	}
 }
 
 /*
- * The backend gave up on the request this connection serves: cancel the
- * remote query if it is still running, and clean the connection.
+ * Clean a connection that pool.reset() or a reload wants to drop once it is
+ * free: called for idle connections by the worker.
+ */
+void
+pool_conn_reset_session(WConn *conn)
+{
+	conn->dirty = true;
+	pool_conn_start_cleaning(conn);
+}
+
+/*
+ * The backend gave up on the request this connection serves (or validates
+ * for): cancel the remote query if it still runs, and clean the connection.
  */
 void
 pool_conn_abandon(WConn *conn)
 {
 	pool_conn_account(conn);
+	if (conn->req != NULL && conn->req->may_change_state)
+		conn->dirty = true;
 	conn->req = NULL;
-	conn->state = WC_CLEANING;
-	conn->deadline = TimestampTzPlusMilliseconds(pool_now,
-												 POOL_CLEANUP_TIMEOUT_MS);
-	pool_slot_set_state(conn, POOL_SLOT_CLEANING, 0);
 
-	/* Take what already arrived; cancel only if the query still runs. */
+	/* Take what already arrived; cancel only if the command still runs. */
 	(void) PQconsumeInput(conn->conn);
 	while (PQstatus(conn->conn) == CONNECTION_OK && !PQisBusy(conn->conn))
 	{
@@ -762,11 +1012,17 @@ pool_conn_abandon(WConn *conn)
 
 		if (res == NULL)
 			break;
+		if (pool_result_is_copy(res))
+		{
+			PQclear(res);
+			pool_conn_close(conn, POOL_CLOSE_BROKEN);
+			return;
+		}
 		PQclear(res);
 	}
 	if (PQstatus(conn->conn) == CONNECTION_OK && PQisBusy(conn->conn))
 		pool_cancel_start(conn);
-	pool_conn_pump_cleaning(conn);
+	pool_conn_start_cleaning(conn);
 }
 
 /*
@@ -777,25 +1033,31 @@ pool_conn_timeout(WConn *conn)
 {
 	WPool	   *pool = conn->pool;
 
-	if (conn->state == WC_CONNECTING)
+	switch (conn->state)
 	{
-		char	   *detail = psprintf("The connection attempt timed out after %d ms.",
-									  pool->connect_timeout);
-
-		pool_conn_close(conn);
-		pg_atomic_fetch_add_u64(&pool->shared->connect_failures, 1);
-		pool_connect_failed(pool, "08001", NULL, detail, NULL);
+		case WC_CONNECTING:
+			{
+				pool_connect_failed(pool, "08001", NULL,
+									psprintf("The connection attempt timed out after %d ms.",
+											 pool->s.connect_timeout),
+									NULL);
+				pool_conn_close(conn, POOL_CLOSE_BROKEN);
+				break;
+			}
+		case WC_VALIDATING:
+			pool_conn_give_back(conn, "the check was not answered in time");
+			break;
+		case WC_CLEANING:
+			ereport(LOG,
+					(errmsg("pool \"%s\": closing connection to remote pid %d that did not come back clean within %d ms",
+							pool->shared->name, conn->remote_pid,
+							POOL_CLEANUP_TIMEOUT_MS)));
+			pool_conn_close(conn, POOL_CLOSE_BROKEN);
+			break;
+		default:
+			conn->deadline = 0;
+			break;
 	}
-	else if (conn->state == WC_CLEANING)
-	{
-		ereport(LOG,
-				(errmsg("pool \"%s\": closing connection to remote pid %d that did not come back clean within %d ms",
-						pool->shared->name, conn->remote_pid,
-						POOL_CLEANUP_TIMEOUT_MS)));
-		pool_conn_close(conn);
-	}
-	else
-		conn->deadline = 0;
 }
 
 /*
@@ -803,7 +1065,7 @@ pool_conn_timeout(WConn *conn)
  * worker later, since events for it may still be pending.
  */
 void
-pool_conn_close(WConn *conn)
+pool_conn_close(WConn *conn, PoolCloseReason reason)
 {
 	WPool	   *pool = conn->pool;
 	bool		was_connecting = conn->state == WC_CONNECTING;
@@ -817,6 +1079,7 @@ pool_conn_close(WConn *conn)
 		dlist_delete(&conn->pool_node);
 		conn->in_idle_list = false;
 	}
+	dlist_delete(&conn->conns_node);
 	if (conn->cancel_conn != NULL)
 	{
 		conn->cancel_sent = false;
@@ -834,7 +1097,59 @@ pool_conn_close(WConn *conn)
 	pool->nconns--;
 	if (was_connecting)
 		pool->nconnecting--;
+	else
+		pg_atomic_fetch_add_u64(&pool->shared->closed[reason], 1);
 	pool_connection_closed(pool);
+}
+
+/*
+ * Open a second connection to the very server a connection reached: with
+ * several hosts (or a name with several addresses) the pool's parameters
+ * could lead elsewhere, and the cancel would miss, or hit a process of the
+ * same pid on another server.
+ */
+static PGconn *
+pool_connect_same_server(WConn *conn)
+{
+	WPool	   *pool = conn->pool;
+	const char *host = PQhost(conn->conn);
+	const char *hostaddr = PQhostaddr(conn->conn);
+	const char *port = PQport(conn->conn);
+	const char **keywords;
+	const char **values;
+	int			n = 0;
+	int			i;
+	PGconn	   *c;
+
+	while (pool->keywords[n] != NULL)
+		n++;
+	keywords = palloc0(sizeof(char *) * (n + 4));
+	values = palloc0(sizeof(char *) * (n + 4));
+	for (i = 0; i < n; i++)
+	{
+		/* later entries override earlier ones */
+		keywords[i] = pool->keywords[i];
+		values[i] = pool->values[i];
+	}
+	if (host != NULL && host[0] != '\0')
+	{
+		keywords[n] = "host";
+		values[n++] = host;
+	}
+	if (hostaddr != NULL && hostaddr[0] != '\0')
+	{
+		keywords[n] = "hostaddr";
+		values[n++] = hostaddr;
+	}
+	if (port != NULL && port[0] != '\0')
+	{
+		keywords[n] = "port";
+		values[n++] = port;
+	}
+	c = PQconnectStartParams(keywords, values, false);
+	pfree(keywords);
+	pfree(values);
+	return c;
 }
 
 /*
@@ -849,7 +1164,7 @@ pool_cancel_start(WConn *conn)
 
 	if (conn->remote_pid == 0 || !AcquireExternalFD())
 		return;
-	c = PQconnectStartParams(conn->pool->keywords, conn->pool->values, false);
+	c = pool_connect_same_server(conn);
 	if (c == NULL || PQstatus(c) == CONNECTION_BAD)
 	{
 		PQfinish(c);
@@ -871,6 +1186,8 @@ pool_cancel_event(WConn *conn)
 		PostgresPollingStatusType st = PQconnectPoll(c);
 		char		pid[32];
 		const char *params[1];
+
+		pool_cancel_forget_socket(conn);	/* as in pool_conn_connect_poll */
 
 		if (st == PGRES_POLLING_READING)
 		{
@@ -986,7 +1303,124 @@ pool_take_idle(WPool *pool)
 		ereport(DEBUG1,
 				(errmsg_internal("pool \"%s\": replacing dead connection to remote pid %d",
 								 pool->shared->name, conn->remote_pid)));
-		pool_conn_close(conn);
+		pool_conn_close(conn, POOL_CLOSE_BROKEN);
 	}
 	return NULL;
+}
+
+/*
+ * May this SQL change the state of the remote session beyond its own
+ * transaction?  A cheap look at the text (strings, quoted identifiers and
+ * comments skipped), erring on the side of yes: it says yes for statements
+ * that start with SET, RESET, DISCARD, PREPARE, DEALLOCATE, DECLARE, LISTEN,
+ * UNLISTEN, LOAD, CALL or DO, and for text that mentions TEMP, TEMPORARY or
+ * pg_temp, or a word containing set_config or advisory_lock.  Functions that
+ * change session state by themselves are not seen; a connection is also
+ * reset before it passes to another local role.
+ */
+bool
+pool_sql_may_change_state(const char *sql)
+{
+	static const char *const leading[] = {
+		"set", "reset", "discard", "prepare", "deallocate", "declare",
+		"listen", "unlisten", "load", "call", "do", NULL
+	};
+	const char *p = sql;
+	bool		at_start = true;
+
+	while (*p)
+	{
+		if (*p == '\'' || *p == '"')
+		{
+			/* a string or quoted identifier: skip it, escapes and all */
+			char		quote = *p;
+			bool		backslashes = quote == '\'' && p > sql &&
+				(p[-1] == 'e' || p[-1] == 'E');
+
+			for (p++;; p++)
+			{
+				if (*p == '\0')
+					return true;	/* unterminated: say yes */
+				if (backslashes && *p == '\\' && p[1] != '\0')
+					p++;
+				else if (*p == quote)
+				{
+					if (p[1] != quote)
+						break;
+					p++;
+				}
+			}
+			p++;
+			at_start = false;
+		}
+		else if (*p == '$' && (p == sql || !(isalnum((unsigned char) p[-1]) || p[-1] == '_')))
+		{
+			/* a dollar-quoted string, $tag$...$tag$, or a parameter $1 */
+			const char *tag_end = p + 1;
+
+			while (isalnum((unsigned char) *tag_end) || *tag_end == '_')
+				tag_end++;
+			if (*tag_end == '$' && !isdigit((unsigned char) p[1]))
+			{
+				int			taglen = tag_end - p + 1;
+				const char *close = strstr(tag_end + 1, pnstrdup(p, taglen));
+
+				if (close == NULL)
+					return true;
+				p = close + taglen;
+			}
+			else
+				p = tag_end;
+			at_start = false;
+		}
+		else if (p[0] == '-' && p[1] == '-')
+		{
+			while (*p && *p != '\n')
+				p++;
+		}
+		else if (p[0] == '/' && p[1] == '*')
+		{
+			p += 2;
+			while (*p && !(p[0] == '*' && p[1] == '/'))
+				p++;
+			if (*p)
+				p += 2;
+		}
+		else if (isalpha((unsigned char) *p) || *p == '_')
+		{
+			char		word[64];
+			int			len = 0;
+			int			i;
+
+			while (isalnum((unsigned char) *p) || *p == '_' || *p == '$')
+			{
+				if (len < (int) sizeof(word) - 1)
+					word[len++] = pg_ascii_tolower((unsigned char) *p);
+				p++;
+			}
+			word[len] = '\0';
+
+			if (at_start)
+			{
+				for (i = 0; leading[i] != NULL; i++)
+					if (strcmp(word, leading[i]) == 0)
+						return true;
+			}
+			if (strcmp(word, "temp") == 0 || strcmp(word, "temporary") == 0 ||
+				strncmp(word, "pg_temp", 7) == 0 ||
+				strstr(word, "set_config") != NULL ||
+				strstr(word, "advisory_lock") != NULL)
+				return true;
+			at_start = false;
+		}
+		else
+		{
+			if (*p == ';')
+				at_start = true;
+			else if (!isspace((unsigned char) *p))
+				at_start = false;
+			p++;
+		}
+	}
+	return false;
 }

@@ -28,6 +28,13 @@ int			pool_pool_size = 5;
 int			pool_max_overflow = 10;
 int			pool_checkout_timeout = 30000;
 int			pool_connect_timeout = 10000;
+int			pool_min_idle = 0;
+int			pool_idle_timeout = 600000;
+int			pool_max_lifetime = 3600000;
+int			pool_pre_ping = 30000;
+char	   *pool_reset_query = NULL;
+int			pool_retry_delay = 1000;
+int			pool_leak_threshold = 0;
 
 /*
  * Define every pool.* setting and reserve the prefix.  Called from _PG_init
@@ -95,6 +102,69 @@ pool_define_settings(void)
 							NULL,
 							&pool_connect_timeout,
 							10000, 1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pool.min_idle",
+							"Number of idle connections a pool keeps open without waiting for demand.",
+							"Counted within pool_size.",
+							&pool_min_idle,
+							0, 0, 10000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pool.idle_timeout",
+							"Time after which an idle connection beyond min_idle is closed.",
+							"0 keeps idle connections open.",
+							&pool_idle_timeout,
+							600000, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pool.max_lifetime",
+							"Time after which a connection is closed and replaced.",
+							"A connection past it closes when it is next idle, never while checked out; each connection's lifetime is shortened by a random part of up to a tenth, so that a pool does not reconnect all at once.  0 keeps connections forever.",
+							&pool_max_lifetime,
+							3600000, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pool.pre_ping",
+							"Idle time after which a connection is checked with a round trip before it is handed out.",
+							"0 checks it every time, -1 never.",
+							&pool_pre_ping,
+							30000, -1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pool.reset_query",
+							   "Command that cleans a connection's session state when it is checked in.",
+							   "Run when the holder may have changed session state; empty to never run one.",
+							   &pool_reset_query,
+							   "DISCARD ALL",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pool.retry_delay",
+							"Time a pool waits after a failed connection attempt before it tries again.",
+							"Meanwhile checkouts that need a new connection fail at once; the delay doubles after each further failure, up to 30 times this value.",
+							&pool_retry_delay,
+							1000, 1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pool.leak_threshold",
+							"Time a connection may stay checked out before it is reported in the server log.",
+							"0 turns the report off.",
+							&pool_leak_threshold,
+							0, 0, INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);

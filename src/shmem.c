@@ -17,6 +17,7 @@
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
+#include "utils/backend_status.h"
 
 #include "pool.h"
 
@@ -49,6 +50,8 @@ pool_shmem_size(void)
 	size = add_size(size, MAXALIGN(mul_size(pool_max_pools, sizeof(PoolEntry))));
 	size = add_size(size, MAXALIGN(mul_size(pool_max_connections,
 											sizeof(PoolSlot))));
+	size = add_size(size, MAXALIGN(mul_size(pool_max_connections,
+											pool_query_text_size())));
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends,
 											sizeof(PoolChannelDir))));
 	return size;
@@ -97,6 +100,9 @@ pool_shmem_startup(void)
 		p += MAXALIGN(mul_size(pool_max_pools, sizeof(PoolEntry)));
 		pool_shared->slots = (PoolSlot *) p;
 		p += MAXALIGN(mul_size(pool_max_connections, sizeof(PoolSlot)));
+		for (i = 0; i < pool_max_connections; i++)
+			pool_shared->slots[i].query = p + i * pool_query_text_size();
+		p += MAXALIGN(mul_size(pool_max_connections, pool_query_text_size()));
 		pool_shared->channels = (PoolChannelDir *) p;
 
 		for (i = 0; i < pool_workers; i++)
@@ -113,11 +119,8 @@ pool_shmem_startup(void)
 		for (i = 0; i < pool_max_pools; i++)
 		{
 			PoolEntry  *e = &pool_shared->pools[i];
+			int			j;
 
-			pg_atomic_init_u32(&e->pool_size, 0);
-			pg_atomic_init_u32(&e->max_overflow, 0);
-			pg_atomic_init_u32(&e->checkout_timeout, 0);
-			pg_atomic_init_u32(&e->connect_timeout, 0);
 			pg_atomic_init_u32(&e->waiting, 0);
 			pg_atomic_init_u64(&e->checkouts, 0);
 			pg_atomic_init_u64(&e->queries, 0);
@@ -127,6 +130,9 @@ pool_shmem_startup(void)
 			pg_atomic_init_u64(&e->timeouts, 0);
 			pg_atomic_init_u64(&e->wait_us, 0);
 			pg_atomic_init_u64(&e->query_us, 0);
+			for (j = 0; j < POOL_CLOSE_REASONS; j++)
+				pg_atomic_init_u64(&e->closed[j], 0);
+			pg_atomic_init_u32(&e->changecount, 0);
 		}
 
 		for (i = 0; i < pool_max_connections; i++)
@@ -160,40 +166,104 @@ pool_check_loaded(void)
 }
 
 /*
- * A slot's owner brackets every change with these two calls, so readers can
- * tell a torn copy from a consistent one.
+ * Bytes of query text kept per connection: as much as pg_stat_activity keeps.
  */
-void
-pool_slot_begin_write(PoolSlot *slot)
+int
+pool_query_text_size(void)
 {
-	pg_atomic_fetch_add_u32(&slot->changecount, 1);
-	pg_write_barrier();
-}
-
-void
-pool_slot_end_write(PoolSlot *slot)
-{
-	pg_write_barrier();
-	pg_atomic_fetch_add_u32(&slot->changecount, 1);
+	return pgstat_track_activity_query_size;
 }
 
 /*
- * Take a consistent copy of a slot without a lock.
+ * The single writer of a slot, or of a pool's published state, brackets
+ * every change with these two calls, so that readers can tell a torn copy
+ * from a consistent one (the protocol of PgBackendStatus).
  */
 void
-pool_slot_read(PoolSlot *slot, PoolSlot *copy)
+pool_begin_write(pg_atomic_uint32 *changecount)
+{
+	pg_atomic_fetch_add_u32(changecount, 1);
+	pg_write_barrier();
+}
+
+void
+pool_end_write(pg_atomic_uint32 *changecount)
+{
+	pg_write_barrier();
+	pg_atomic_fetch_add_u32(changecount, 1);
+}
+
+/*
+ * Copy len bytes from src under changecount, retrying until the copy is
+ * consistent; the extra copy (query text) is optional.
+ */
+static void
+pool_read_consistent(pg_atomic_uint32 *changecount,
+					 void *dst, const void *src, Size len,
+					 char *extra_dst, const char *extra_src, Size extra_len)
 {
 	for (;;)
 	{
-		uint32		before = pg_atomic_read_u32(&slot->changecount);
+		uint32		before = pg_atomic_read_u32(changecount);
 		uint32		after;
 
 		pg_read_barrier();
-		memcpy(copy, slot, sizeof(PoolSlot));
+		memcpy(dst, src, len);
+		if (extra_dst != NULL)
+			memcpy(extra_dst, extra_src, extra_len);
 		pg_read_barrier();
-		after = pg_atomic_read_u32(&slot->changecount);
+		after = pg_atomic_read_u32(changecount);
 		if (before == after && (before & 1) == 0)
 			break;
 		CHECK_FOR_INTERRUPTS();
 	}
+}
+
+/*
+ * A consistent copy of a slot, and of its query text if query is not NULL
+ * (a buffer of pool_query_text_size() bytes).
+ */
+void
+pool_slot_read(PoolSlot *slot, PoolSlot *copy, char *query)
+{
+	pool_read_consistent(&slot->changecount, copy, slot, sizeof(PoolSlot),
+						 query, slot->query, query ? pool_query_text_size() : 0);
+	if (query != NULL)
+		query[pool_query_text_size() - 1] = '\0';
+}
+
+/*
+ * A consistent copy of the state a worker publishes for a pool (settings,
+ * paused, failing, the last connection error); the identity and the secrets
+ * of the entry are not copied.
+ */
+void
+pool_entry_read_state(PoolEntry *entry, PoolEntry *copy)
+{
+	Size		start = offsetof(PoolEntry, settings);
+	Size		end = offsetof(PoolEntry, last_error) + POOL_ERROR_LEN;
+
+	pool_read_consistent(&entry->changecount,
+						 (char *) copy + start, (char *) entry + start,
+						 end - start, NULL, NULL, 0);
+}
+
+/*
+ * Zero a pool's counters (at creation, and for pool.stats_reset()).
+ */
+void
+pool_entry_reset_counters(PoolEntry *e)
+{
+	int			i;
+
+	pg_atomic_write_u64(&e->checkouts, 0);
+	pg_atomic_write_u64(&e->queries, 0);
+	pg_atomic_write_u64(&e->errors, 0);
+	pg_atomic_write_u64(&e->connects, 0);
+	pg_atomic_write_u64(&e->connect_failures, 0);
+	pg_atomic_write_u64(&e->timeouts, 0);
+	pg_atomic_write_u64(&e->wait_us, 0);
+	pg_atomic_write_u64(&e->query_us, 0);
+	for (i = 0; i < POOL_CLOSE_REASONS; i++)
+		pg_atomic_write_u64(&e->closed[i], 0);
 }

@@ -93,7 +93,7 @@ pool_append_option(StringInfo buf, const char *keyword, const char *value)
  * Raises an error, without echoing the string, if it cannot be parsed.
  */
 static void
-pool_canonicalize(const char *conninfo, bool is_superuser,
+pool_canonicalize(const char *conninfo, bool need_password,
 				  StringInfo key, StringInfo name)
 {
 	PQconninfoOption *opts;
@@ -158,7 +158,7 @@ pool_canonicalize(const char *conninfo, bool is_superuser,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("connection option \"%s\" is not supported", "replication")));
 
-	if (!is_superuser && !has_password)
+	if (need_password && !has_password)
 		ereport(ERROR,
 				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
 				 errmsg("password is required"),
@@ -285,19 +285,19 @@ pool_find_or_create(const char *key, const char *name, bool require_password,
 		e->created_at = GetCurrentTimestamp();
 		strlcpy(e->key, key, POOL_KEY_LEN);
 		strlcpy(e->name, name, POOL_NAME_LEN);
+		pool_entry_reset_counters(e);
+		e->stats_reset = e->created_at;
+		pool_begin_write(&e->changecount);
+		memset(&e->settings, 0, sizeof(e->settings));
+		e->settings.pool_size = pool_pool_size;
+		e->settings.max_overflow = pool_max_overflow;
+		e->paused = false;
+		e->failing = false;
+		e->retry_at = 0;
+		e->oldest_wait = 0;
+		e->last_error[0] = '\0';
+		pool_end_write(&e->changecount);
 		pg_atomic_write_u32(&e->waiting, 0);
-		pg_atomic_write_u64(&e->checkouts, 0);
-		pg_atomic_write_u64(&e->queries, 0);
-		pg_atomic_write_u64(&e->errors, 0);
-		pg_atomic_write_u64(&e->connects, 0);
-		pg_atomic_write_u64(&e->connect_failures, 0);
-		pg_atomic_write_u64(&e->timeouts, 0);
-		pg_atomic_write_u64(&e->wait_us, 0);
-		pg_atomic_write_u64(&e->query_us, 0);
-		pg_atomic_write_u32(&e->pool_size, pool_pool_size);
-		pg_atomic_write_u32(&e->max_overflow, pool_max_overflow);
-		pg_atomic_write_u32(&e->checkout_timeout, pool_checkout_timeout);
-		pg_atomic_write_u32(&e->connect_timeout, pool_connect_timeout);
 
 		result->pool_index = free_index;
 		result->pool_generation = e->generation;
@@ -365,7 +365,7 @@ pool_resolve_target(text *target, PoolTarget *result)
 	conninfo = text_to_cstring(target);
 	initStringInfo(&key);
 	initStringInfo(&name);
-	pool_canonicalize(conninfo, is_superuser, &key, &name);
+	pool_canonicalize(conninfo, !is_superuser, &key, &name);
 	pool_find_or_create(key.data, name.data, !is_superuser, result);
 
 	/* Wipe the copies that hold the password. */
@@ -385,4 +385,97 @@ pool_resolve_target(text *target, PoolTarget *result)
 	victim->superuser = is_superuser;
 	victim->last_used = ++target_cache_clock;
 	victim->resolved = *result;
+}
+
+/*
+ * Length of a canonical key without its client_encoding, which canonicalize
+ * puts last: pools opened from databases of different encodings are the
+ * same target to an administrator.
+ */
+static size_t
+pool_key_prefix_len(const char *key)
+{
+	const char *p = strstr(key, "client_encoding=");
+	const char *last = NULL;
+
+	while (p != NULL)
+	{
+		last = p;
+		p = strstr(p + 1, "client_encoding=");
+	}
+	return last ? (size_t) (last - key) : strlen(key);
+}
+
+/*
+ * The pools an administrator names: by the id shown in pool.stats, or by
+ * target (every pool of that target, whoever opened it).  Fills up to
+ * max_pools results and returns how many; an unknown pool is an error.
+ */
+int
+pool_lookup_pools(text *pool_name, PoolTarget *results)
+{
+	char	   *str = text_to_cstring(pool_name);
+	int			n = 0;
+	int			i;
+
+	if (str[0] != '\0' && strspn(str, "0123456789") == strlen(str))
+	{
+		long		id = strtol(str, NULL, 10);
+		PoolEntry  *e;
+
+		if (id < 1 || id > pool_shared->max_pools)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("pool %s does not exist", str)));
+		e = &pool_shared->pools[id - 1];
+		LWLockAcquire(pool_shared->lock, LW_SHARED);
+		if (e->in_use)
+		{
+			results[0].pool_index = id - 1;
+			results[0].pool_generation = e->generation;
+			results[0].worker = e->worker;
+			strlcpy(results[0].name, e->name, POOL_NAME_LEN);
+			n = 1;
+		}
+		LWLockRelease(pool_shared->lock);
+		if (n == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("pool %s does not exist", str)));
+	}
+	else
+	{
+		StringInfoData key;
+		StringInfoData name;
+
+		initStringInfo(&key);
+		initStringInfo(&name);
+		pool_canonicalize(str, false, &key, &name);
+		memset(str, 0, strlen(str));
+
+		LWLockAcquire(pool_shared->lock, LW_SHARED);
+		for (i = 0; i < pool_shared->max_pools; i++)
+		{
+			PoolEntry  *e = &pool_shared->pools[i];
+
+			if (!e->in_use ||
+				pool_key_prefix_len(e->key) != pool_key_prefix_len(key.data) ||
+				memcmp(e->key, key.data, pool_key_prefix_len(key.data)) != 0)
+				continue;
+			results[n].pool_index = i;
+			results[n].pool_generation = e->generation;
+			results[n].worker = e->worker;
+			strlcpy(results[n].name, e->name, POOL_NAME_LEN);
+			n++;
+		}
+		LWLockRelease(pool_shared->lock);
+		memset(key.data, 0, key.len);
+		if (n == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("pool \"%s\" does not exist", name.data),
+					 errhint("The pools are listed in pool.stats.")));
+	}
+	pfree(str);
+	return n;
 }

@@ -2,12 +2,16 @@
  *
  * views.c
  *	  Set-returning functions behind the pool.stats and pool.connections
- *	  views.
+ *	  views, and pool.stats_reset().
  *
  * Both read shared memory without blocking the workers: pool identities
- * under a shared lock, counters atomically, slots through their
- * changecount.  Gauges (open, idle, active, ...) are counted from the slots
- * in the same pass, so one row adds up.
+ * under a shared lock, a pool's published state and each slot through their
+ * changecount, counters atomically.  Gauges (open, idle, active, ...) are
+ * counted from the slots in the same pass, so one row adds up.
+ *
+ * Query text is shown as pg_stat_activity shows it: to members of
+ * pg_read_all_stats and to roles with the privileges of the role the
+ * connection served; others see "<insufficient privilege>".
  *
  * Portions Copyright (c) the pool authors
  *
@@ -17,8 +21,11 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_authid.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -26,25 +33,55 @@
 
 PG_FUNCTION_INFO_V1(pool_stats);
 PG_FUNCTION_INFO_V1(pool_connections);
+PG_FUNCTION_INFO_V1(pool_stats_reset);
 
-#define POOL_STATS_COLS			22
-#define POOL_CONNECTIONS_COLS	11
+#define POOL_STATS_COLS			42
+#define POOL_CONNECTIONS_COLS	15
 
 static const char *const slot_state_names[] = {
 	[POOL_SLOT_EMPTY] = "empty",
 	[POOL_SLOT_CONNECTING] = "connecting",
 	[POOL_SLOT_IDLE] = "idle",
+	[POOL_SLOT_VALIDATING] = "validating",
 	[POOL_SLOT_ACTIVE] = "active",
 	[POOL_SLOT_CLEANING] = "cleaning",
 };
 
 #define NUM_SLOT_STATES (POOL_SLOT_CLEANING + 1)
+#define SLOT_UNCHECKED NUM_SLOT_STATES	/* idle longer than pre_ping */
+#define NUM_COUNTS (NUM_SLOT_STATES + 1)
 
 static Datum
 pool_timestamp_datum(TimestampTz t, bool *isnull)
 {
 	*isnull = (t == 0);
 	return TimestampTzGetDatum(t);
+}
+
+/*
+ * Copy a pool's identity under the lock; false if the entry is not in use
+ * (or no longer of that generation, when generation is not 0).
+ */
+static bool
+pool_read_identity(int index, uint32 generation, char *name, int *worker,
+				   TimestampTz *created_at, TimestampTz *stats_reset)
+{
+	PoolEntry  *e = &pool_shared->pools[index];
+	bool		ok;
+
+	LWLockAcquire(pool_shared->lock, LW_SHARED);
+	ok = e->in_use && (generation == 0 || e->generation == generation);
+	if (ok)
+	{
+		strlcpy(name, e->name, POOL_NAME_LEN);
+		*worker = e->worker;
+		if (created_at)
+			*created_at = e->created_at;
+		if (stats_reset)
+			*stats_reset = e->stats_reset;
+	}
+	LWLockRelease(pool_shared->lock);
+	return ok;
 }
 
 /*
@@ -56,64 +93,87 @@ pool_stats(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int			max_pools;
 	int		   *counts;
+	PoolEntry	state;
+	TimestampTz now = GetCurrentTimestamp();
 	int			i;
 
 	pool_check_loaded();
 	InitMaterializedSRF(fcinfo, 0);
 
 	max_pools = pool_shared->max_pools;
-	counts = palloc0(sizeof(int) * max_pools * NUM_SLOT_STATES);
+	counts = palloc0(sizeof(int) * max_pools * NUM_COUNTS);
 	for (i = 0; i < pool_shared->max_connections; i++)
 	{
 		PoolSlot	copy;
+		PoolEntry  *e;
+		TimestampTz since;
 
 		if (!pool_shared->slots[i].in_use)
 			continue;
-		pool_slot_read(&pool_shared->slots[i], &copy);
+		pool_slot_read(&pool_shared->slots[i], &copy, NULL);
 		if (copy.state == POOL_SLOT_EMPTY || copy.pool_index < 0 ||
-			copy.pool_index >= max_pools ||
-			copy.pool_generation != pool_shared->pools[copy.pool_index].generation)
+			copy.pool_index >= max_pools)
 			continue;
-		counts[copy.pool_index * NUM_SLOT_STATES + copy.state]++;
+		e = &pool_shared->pools[copy.pool_index];
+		if (copy.pool_generation != e->generation)
+			continue;
+		counts[copy.pool_index * NUM_COUNTS + copy.state]++;
+
+		/* idle connections that will be checked before their next use */
+		since = copy.last_used_at != 0 ? copy.last_used_at : copy.connected_at;
+		if (copy.state == POOL_SLOT_IDLE && e->settings.pre_ping >= 0 &&
+			TimestampDifferenceExceeds(since, now, e->settings.pre_ping))
+			counts[copy.pool_index * NUM_COUNTS + SLOT_UNCHECKED]++;
 	}
 
 	for (i = 0; i < max_pools; i++)
 	{
 		PoolEntry  *e = &pool_shared->pools[i];
+		PoolSettings *s = &state.settings;
 		Datum		values[POOL_STATS_COLS];
 		bool		nulls[POOL_STATS_COLS];
-		int		   *c = &counts[i * NUM_SLOT_STATES];
+		int		   *c = &counts[i * NUM_COUNTS];
 		char		name[POOL_NAME_LEN];
 		TimestampTz created_at;
+		TimestampTz stats_reset;
 		int			worker;
+		int			waiting;
 		int			j = 0;
 
-		LWLockAcquire(pool_shared->lock, LW_SHARED);
-		if (!e->in_use)
-		{
-			LWLockRelease(pool_shared->lock);
+		if (!pool_read_identity(i, 0, name, &worker, &created_at, &stats_reset))
 			continue;
-		}
-		strlcpy(name, e->name, sizeof(name));
-		worker = e->worker;
-		created_at = e->created_at;
-		LWLockRelease(pool_shared->lock);
+		pool_entry_read_state(e, &state);
+		waiting = pg_atomic_read_u32(&e->waiting);
 
 		memset(nulls, 0, sizeof(nulls));
 		values[j++] = Int32GetDatum(i + 1);
 		values[j++] = CStringGetTextDatum(name);
 		values[j++] = Int32GetDatum(worker + 1);
-		values[j++] = Int32GetDatum(pg_atomic_read_u32(&e->pool_size));
-		values[j++] = Int32GetDatum(pg_atomic_read_u32(&e->max_overflow));
-		values[j++] = Int32GetDatum(pg_atomic_read_u32(&e->checkout_timeout));
-		values[j++] = Int32GetDatum(pg_atomic_read_u32(&e->connect_timeout));
+		values[j++] = BoolGetDatum(state.paused);
+		values[j++] = BoolGetDatum(state.failing);
+		values[j++] = Int32GetDatum(s->pool_size);
+		values[j++] = Int32GetDatum(s->min_idle);
+		values[j++] = Int32GetDatum(s->max_overflow);
+		values[j++] = Int32GetDatum(s->checkout_timeout);
+		values[j++] = Int32GetDatum(s->connect_timeout);
+		values[j++] = Int32GetDatum(s->idle_timeout);
+		values[j++] = Int32GetDatum(s->max_lifetime);
+		values[j++] = Int32GetDatum(s->pre_ping);
+		values[j++] = Int32GetDatum(s->retry_delay);
+		values[j++] = Int32GetDatum(s->leak_threshold);
+		values[j++] = CStringGetTextDatum(s->reset_query);
 		values[j++] = Int32GetDatum(c[POOL_SLOT_IDLE] + c[POOL_SLOT_ACTIVE] +
+									c[POOL_SLOT_VALIDATING] +
 									c[POOL_SLOT_CLEANING]);
 		values[j++] = Int32GetDatum(c[POOL_SLOT_IDLE]);
+		values[j++] = Int32GetDatum(c[SLOT_UNCHECKED]);
 		values[j++] = Int32GetDatum(c[POOL_SLOT_ACTIVE]);
+		values[j++] = Int32GetDatum(c[POOL_SLOT_VALIDATING]);
 		values[j++] = Int32GetDatum(c[POOL_SLOT_CONNECTING]);
 		values[j++] = Int32GetDatum(c[POOL_SLOT_CLEANING]);
-		values[j++] = Int32GetDatum(pg_atomic_read_u32(&e->waiting));
+		values[j++] = Int32GetDatum(waiting);
+		values[j++] = Float8GetDatum(waiting > 0 && state.oldest_wait != 0 ?
+									 Max(now - state.oldest_wait, 0) / 1000.0 : 0.0);
 		values[j++] = Int64GetDatum(pg_atomic_read_u64(&e->checkouts));
 		values[j++] = Int64GetDatum(pg_atomic_read_u64(&e->queries));
 		values[j++] = Int64GetDatum(pg_atomic_read_u64(&e->errors));
@@ -122,7 +182,22 @@ pool_stats(PG_FUNCTION_ARGS)
 		values[j++] = Int64GetDatum(pg_atomic_read_u64(&e->timeouts));
 		values[j++] = Float8GetDatum(pg_atomic_read_u64(&e->wait_us) / 1000.0);
 		values[j++] = Float8GetDatum(pg_atomic_read_u64(&e->query_us) / 1000.0);
+		values[j++] = Int64GetDatum(pg_atomic_read_u64(&e->closed[POOL_CLOSE_LIFETIME]));
+		values[j++] = Int64GetDatum(pg_atomic_read_u64(&e->closed[POOL_CLOSE_IDLE]));
+		values[j++] = Int64GetDatum(pg_atomic_read_u64(&e->closed[POOL_CLOSE_BROKEN]));
+		values[j++] = Int64GetDatum(pg_atomic_read_u64(&e->closed[POOL_CLOSE_RESET]));
+		values[j++] = Int64GetDatum(pg_atomic_read_u64(&e->closed[POOL_CLOSE_OVERFLOW]));
+		values[j] = pool_timestamp_datum(state.failing ? state.retry_at : 0,
+										 &nulls[j]);
+		j++;
+		if (state.last_error[0] != '\0')
+			values[j] = CStringGetTextDatum(state.last_error);
+		else
+			nulls[j] = true;
+		j++;
 		values[j] = pool_timestamp_datum(created_at, &nulls[j]);
+		j++;
+		values[j] = pool_timestamp_datum(stats_reset, &nulls[j]);
 		j++;
 		Assert(j == POOL_STATS_COLS);
 
@@ -138,6 +213,8 @@ Datum
 pool_connections(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		read_all = has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+	char	   *query = palloc(pool_query_text_size());
 	int			i;
 
 	pool_check_loaded();
@@ -146,33 +223,27 @@ pool_connections(PG_FUNCTION_ARGS)
 	for (i = 0; i < pool_shared->max_connections; i++)
 	{
 		PoolSlot	copy;
-		PoolEntry  *e;
 		Datum		values[POOL_CONNECTIONS_COLS];
 		bool		nulls[POOL_CONNECTIONS_COLS];
 		char		name[POOL_NAME_LEN];
+		int			worker;
 		int			j = 0;
 
 		if (!pool_shared->slots[i].in_use)
 			continue;
-		pool_slot_read(&pool_shared->slots[i], &copy);
+		pool_slot_read(&pool_shared->slots[i], &copy, query);
 		if (copy.state == POOL_SLOT_EMPTY || copy.pool_index < 0 ||
 			copy.pool_index >= pool_shared->max_pools)
 			continue;
-		e = &pool_shared->pools[copy.pool_index];
-		LWLockAcquire(pool_shared->lock, LW_SHARED);
-		if (!e->in_use || e->generation != copy.pool_generation)
-		{
-			LWLockRelease(pool_shared->lock);
+		if (!pool_read_identity(copy.pool_index, copy.pool_generation, name,
+								&worker, NULL, NULL))
 			continue;
-		}
-		strlcpy(name, e->name, sizeof(name));
-		LWLockRelease(pool_shared->lock);
 
 		memset(nulls, 0, sizeof(nulls));
 		values[j++] = Int32GetDatum(i + 1);
 		values[j++] = Int32GetDatum(copy.pool_index + 1);
 		values[j++] = CStringGetTextDatum(name);
-		values[j++] = Int32GetDatum(copy.worker + 1);
+		values[j++] = Int32GetDatum(worker + 1);
 		values[j++] = CStringGetTextDatum(slot_state_names[copy.state]);
 		values[j] = Int32GetDatum(copy.holder_pid);
 		nulls[j] = copy.holder_pid == 0;
@@ -180,17 +251,75 @@ pool_connections(PG_FUNCTION_ARGS)
 		values[j] = Int32GetDatum(copy.remote_pid);
 		nulls[j] = copy.remote_pid == 0;
 		j++;
+		values[j] = CStringGetTextDatum(copy.remote_host);
+		nulls[j] = copy.remote_host[0] == '\0';
+		j++;
+		values[j] = Int32GetDatum(copy.remote_port);
+		nulls[j] = copy.remote_port == 0;
+		j++;
 		values[j] = pool_timestamp_datum(copy.connected_at, &nulls[j]);
 		j++;
-		values[j] = pool_timestamp_datum(copy.state == POOL_SLOT_ACTIVE ?
+		values[j] = pool_timestamp_datum(copy.state == POOL_SLOT_ACTIVE ||
+										 copy.state == POOL_SLOT_VALIDATING ?
 										 copy.checked_out_at : 0, &nulls[j]);
 		j++;
 		values[j] = pool_timestamp_datum(copy.last_used_at, &nulls[j]);
 		j++;
 		values[j++] = Int64GetDatum(copy.uses);
+		values[j++] = Int64GetDatum(copy.queries);
+		if (query[0] == '\0')
+			nulls[j] = true;
+		else if (read_all || has_privs_of_role(GetUserId(), copy.holder_role))
+		{
+			char	   *clipped = pgstat_clip_activity(query);
+
+			values[j] = CStringGetTextDatum(clipped);
+			pfree(clipped);
+		}
+		else
+			values[j] = CStringGetTextDatum("<insufficient privilege>");
+		j++;
 		Assert(j == POOL_CONNECTIONS_COLS);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * pool.stats_reset(pool_id integer DEFAULT NULL): zero the counters of one
+ * pool, or of all.
+ */
+Datum
+pool_stats_reset(PG_FUNCTION_ARGS)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int			only = PG_ARGISNULL(0) ? 0 : PG_GETARG_INT32(0);
+	int			found = 0;
+	int			i;
+
+	pool_check_loaded();
+	if (!PG_ARGISNULL(0) && (only < 1 || only > pool_shared->max_pools))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("pool %d does not exist", only)));
+
+	LWLockAcquire(pool_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < pool_shared->max_pools; i++)
+	{
+		PoolEntry  *e = &pool_shared->pools[i];
+
+		if (!e->in_use || (only != 0 && i != only - 1))
+			continue;
+		pool_entry_reset_counters(e);
+		e->stats_reset = now;
+		found++;
+	}
+	LWLockRelease(pool_shared->lock);
+
+	if (only != 0 && found == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("pool %d does not exist", only)));
+	PG_RETURN_VOID();
 }

@@ -44,6 +44,7 @@
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
+#include "utils/elog.h"
 #include "utils/memutils.h"
 
 #include "pool.h"
@@ -68,7 +69,6 @@ static int	my_index;
 static PoolWorkerInfo *my_info;
 static uint32 my_generation;
 static WPeer **peers;			/* by pgprocno */
-static WPool **pools;			/* by pool index */
 dlist_head	pool_all_conns = DLIST_STATIC_INIT(pool_all_conns);
 MemoryContext pool_worker_cxt;
 static dlist_head reading = DLIST_STATIC_INIT(reading);
@@ -83,7 +83,6 @@ static MemoryContext loop_cxt;	/* reset every iteration */
 static WConn *current_conn = NULL;	/* for error recovery */
 static WRequest *current_request = NULL;
 
-static void pool_dispatch(WPool *pool);
 static void pool_request_abandon(WRequest *req);
 static void pool_request_release(WRequest *req);
 static void pool_recover(void);
@@ -149,6 +148,28 @@ pool_watch_socket(PGconn *pgconn, pgsocket *sock, int *pos, uint32 *current,
 	*current = events;
 }
 
+/*
+ * Forget a connection's registration: the socket will be added anew at the
+ * next rebuild of the wait set.
+ */
+void
+pool_conn_forget_socket(WConn *conn)
+{
+	conn->sock = PGINVALID_SOCKET;
+	conn->wes_pos = -1;
+	conn->events = 0;
+	wes_needs_rebuild = true;
+}
+
+void
+pool_cancel_forget_socket(WConn *conn)
+{
+	conn->cancel_sock = PGINVALID_SOCKET;
+	conn->cancel_pos = -1;
+	conn->cancel_events = 0;
+	wes_needs_rebuild = true;
+}
+
 void
 pool_conn_want(WConn *conn, uint32 events)
 {
@@ -189,272 +210,6 @@ pool_wes_rebuild(void)
 												 conn->cancel_sock, NULL, conn);
 	}
 	wes_needs_rebuild = false;
-}
-
-/* ----------------------------------------------------------------
- * Pools
- * ----------------------------------------------------------------
- */
-
-/*
- * Read the settings in force for a pool and publish them.
- */
-static void
-pool_apply_settings(WPool *pool)
-{
-	pool->pool_size = pool_pool_size;
-	pool->max_overflow = pool_max_overflow;
-	pool->checkout_timeout = pool_checkout_timeout;
-	pool->connect_timeout = pool_connect_timeout;
-
-	pg_atomic_write_u32(&pool->shared->pool_size, pool->pool_size);
-	pg_atomic_write_u32(&pool->shared->max_overflow, pool->max_overflow);
-	pg_atomic_write_u32(&pool->shared->checkout_timeout,
-						pool->checkout_timeout);
-	pg_atomic_write_u32(&pool->shared->connect_timeout,
-						pool->connect_timeout);
-}
-
-/*
- * The worker's pool for a request, set up on first use; NULL if the pool
- * no longer exists.
- */
-static WPool *
-pool_get(int index, uint32 generation)
-{
-	WPool	   *pool;
-	PoolEntry  *e;
-	char	   *key;
-	PQconninfoOption *opts;
-	PQconninfoOption *opt;
-	MemoryContext cxt;
-	int			n = 0;
-
-	if (index < 0 || index >= pool_shared->max_pools)
-		return NULL;
-	pool = pools[index];
-	if (pool != NULL)
-	{
-		if (pool->generation == generation)
-			return pool;
-		if (pool->nconns > 0 || pool->nwaiters > 0)
-			return NULL;
-		/* the entry was given to another target: forget the old pool */
-		MemoryContextDelete(pool->cxt);
-		pools[index] = NULL;
-	}
-
-	e = &pool_shared->pools[index];
-	LWLockAcquire(pool_shared->lock, LW_SHARED);
-	if (!e->in_use || e->generation != generation || e->worker != my_index)
-	{
-		LWLockRelease(pool_shared->lock);
-		return NULL;
-	}
-	key = pstrdup(e->key);
-	LWLockRelease(pool_shared->lock);
-
-	opts = PQconninfoParse(key, NULL);
-	memset(key, 0, strlen(key));
-	pfree(key);
-	if (opts == NULL)
-		return NULL;
-
-	cxt = AllocSetContextCreate(pool_worker_cxt, "pool", ALLOCSET_SMALL_SIZES);
-	pool = MemoryContextAllocZero(cxt, sizeof(WPool));
-	pool->cxt = cxt;
-	pool->index = index;
-	pool->generation = generation;
-	pool->shared = e;
-	pool->require_password = e->require_password;
-	dlist_init(&pool->idle);
-	dlist_init(&pool->waiters);
-
-	for (opt = opts; opt->keyword != NULL; opt++)
-		n++;
-	pool->keywords = MemoryContextAllocZero(cxt, sizeof(char *) * (n + 2));
-	pool->values = MemoryContextAllocZero(cxt, sizeof(char *) * (n + 2));
-	n = 0;
-	for (opt = opts; opt->keyword != NULL; opt++)
-	{
-		if (opt->val == NULL)
-			continue;
-		pool->keywords[n] = MemoryContextStrdup(cxt, opt->keyword);
-		pool->values[n] = MemoryContextStrdup(cxt, opt->val);
-		n++;
-	}
-	pool->keywords[n] = "fallback_application_name";
-	pool->values[n] = "pool";
-	PQconninfoFree(opts);
-
-	pool_apply_settings(pool);
-	pg_atomic_write_u32(&e->waiting, 0);
-	pools[index] = pool;
-	return pool;
-}
-
-static void
-pool_waiting_changed(WPool *pool, int delta)
-{
-	pool->nwaiters += delta;
-	pg_atomic_write_u32(&pool->shared->waiting, pool->nwaiters);
-}
-
-/*
- * Hand idle connections to waiting requests, opening connections when the
- * pool may grow.  Not re-entrant: a nested call only asks the outer one to
- * go round again.
- */
-static void
-pool_dispatch_once(WPool *pool)
-{
-	while (pool->nwaiters > 0)
-	{
-		WConn	   *conn = pool_take_idle(pool);
-
-		if (conn != NULL)
-		{
-			WRequest   *req = dlist_container(WRequest, node,
-											  dlist_pop_head_node(&pool->waiters));
-
-			pool_waiting_changed(pool, -1);
-			pool_conn_start_request(conn, req);
-			continue;
-		}
-
-		if (pool->nwaiters > pool->nconnecting &&
-			pool->nconns < pool->pool_size + pool->max_overflow)
-		{
-			char	   *why;
-
-			if (pool_conn_open(pool, &why) != NULL)
-				continue;
-			if (why != NULL)
-			{
-				if (pool->why_waiting != NULL)
-					pfree(pool->why_waiting);
-				pool->why_waiting = MemoryContextStrdup(pool->cxt, why);
-			}
-		}
-		break;
-	}
-}
-
-static void
-pool_dispatch(WPool *pool)
-{
-	if (pool->dispatching)
-	{
-		pool->dispatch_again = true;
-		return;
-	}
-	pool->dispatching = true;
-	PG_TRY();
-	{
-		do
-		{
-			pool->dispatch_again = false;
-			pool_dispatch_once(pool);
-		} while (pool->dispatch_again);
-	}
-	PG_FINALLY();
-	{
-		pool->dispatching = false;
-	}
-	PG_END_TRY();
-}
-
-/*
- * A connection came up: serve the first waiter, or keep it idle.
- */
-void
-pool_connection_ready(WConn *conn)
-{
-	WPool	   *pool = conn->pool;
-
-	if (pool->why_waiting != NULL)
-	{
-		pfree(pool->why_waiting);
-		pool->why_waiting = NULL;
-	}
-	pool_checkin(conn);
-}
-
-/*
- * A connection is free again.  The first waiter gets it; with no one
- * waiting, it goes idle, or closes if the pool is above its size (an
- * overflow connection).
- */
-void
-pool_checkin(WConn *conn)
-{
-	WPool	   *pool = conn->pool;
-
-	conn->state = WC_IDLE;
-	conn->deadline = 0;
-	pool_slot_set_state(conn, POOL_SLOT_IDLE, 0);
-
-	if (pool->nwaiters > 0)
-	{
-		WRequest   *req = dlist_container(WRequest, node,
-										  dlist_pop_head_node(&pool->waiters));
-
-		pool_waiting_changed(pool, -1);
-		pool_conn_start_request(conn, req);
-		return;
-	}
-	if (pool->nconns > pool->pool_size)
-	{
-		pool_conn_close(conn);
-		return;
-	}
-	dlist_push_head(&pool->idle, &conn->pool_node);
-	conn->in_idle_list = true;
-	conn->idle_since = pool_now;
-	pool_conn_want(conn, WL_SOCKET_READABLE);
-}
-
-/*
- * A connection closed: waiters may need a new one.
- */
-void
-pool_connection_closed(WPool *pool)
-{
-	if (pool->nwaiters > 0)
-		pool_dispatch(pool);
-}
-
-/*
- * A connection attempt failed.  When the pool has no open connection at all
- * the remote is unreachable for now: every waiter fails with the reason,
- * instead of waiting for its checkout timeout.
- */
-void
-pool_connect_failed(WPool *pool, const char *sqlstate, const char *message,
-					const char *detail, const char *hint)
-{
-	char	   *msg;
-	dlist_mutable_iter iter;
-
-	msg = message ? pstrdup(message) :
-		psprintf("could not connect to pool \"%s\"", pool->shared->name);
-
-	ereport(LOG,
-			(errmsg("%s", msg),
-			 detail ? errdetail_internal("%s", detail) : 0));
-
-	if (pool->nconns - pool->nconnecting > 0)
-		return;
-
-	dlist_foreach_modify(iter, &pool->waiters)
-	{
-		WRequest   *req = dlist_container(WRequest, node, iter.cur);
-
-		dlist_delete(&req->node);
-		pool_waiting_changed(pool, -1);
-		pool_request_error(req, sqlstate, msg, detail, hint);
-		pool_request_done(req);
-	}
 }
 
 /* ----------------------------------------------------------------
@@ -608,10 +363,7 @@ pool_request_retry(WRequest *req)
 	req->failed = false;
 	req->has_rowdesc = false;
 	req->tag = NULL;
-	req->state = WR_WAITING;
-	dlist_push_head(&pool->waiters, &req->node);
-	pool_waiting_changed(pool, 1);
-	pool_dispatch(pool);
+	pool_enqueue(pool, req, true);
 }
 
 /*
@@ -649,8 +401,7 @@ pool_request_abandon(WRequest *req)
 			dlist_delete(&req->node);
 			break;
 		case WR_WAITING:
-			dlist_delete(&req->node);
-			pool_waiting_changed(req->pool, -1);
+			pool_dequeue(req->pool, req);
 			break;
 		case WR_RUNNING:
 			{
@@ -684,9 +435,11 @@ pool_request_parse(WRequest *req, const char *data, Size len)
 	memcpy(copy, data, len);
 	copy[len] = '\0';
 
-	if (len < 1 + 3 * sizeof(uint32))
+	if (len < 1 + 4 * sizeof(uint32))
 		return false;
 	req->kind = *p++;
+	req->role = (Oid) pool_get_uint32(p);
+	p += sizeof(uint32);
 	req->pool_index = (int) pool_get_uint32(p);
 	p += sizeof(uint32);
 	req->pool_generation = pool_get_uint32(p);
@@ -735,16 +488,20 @@ pool_request_read(WRequest *req)
 	res = shm_mq_receive(req->in, &len, &data, true);
 	if (res == SHM_MQ_WOULD_BLOCK)
 		return;
-	dlist_delete(&req->node);
 	if (res == SHM_MQ_DETACHED)
 	{
+		dlist_delete(&req->node);
 		pool_request_release(req);
 		return;
 	}
 
+	/*
+	 * The request stays on the reading list until it is queued or answered,
+	 * so that error recovery finds it where its state says.
+	 */
 	if (!pool_request_parse(req, data, len))
 	{
-		req->state = WR_WAITING;
+		dlist_delete(&req->node);
 		pool_request_error(req, "XX000", "malformed pool request", NULL, NULL);
 		pool_request_done(req);
 		return;
@@ -753,18 +510,23 @@ pool_request_read(WRequest *req)
 	req->pool = pool_get(req->pool_index, req->pool_generation);
 	if (req->pool == NULL)
 	{
-		req->state = WR_WAITING;
+		dlist_delete(&req->node);
 		pool_request_error(req, "08003", "the pool no longer exists", NULL,
-						   "Run the query again to create it anew.");
+						   "Run the command again to create it anew.");
 		pool_request_done(req);
 		return;
 	}
 
-	req->state = WR_WAITING;
-	req->enqueued_at = pool_now;
-	dlist_push_tail(&req->pool->waiters, &req->node);
-	pool_waiting_changed(req->pool, 1);
-	pool_dispatch(req->pool);
+	dlist_delete(&req->node);
+	if (req->kind != POOL_REQ_QUERY && req->kind != POOL_REQ_EXEC)
+	{
+		req->state = WR_FINISHING;
+		req->tag = pool_admin(req->pool, req->kind);
+		pool_request_done(req);
+		return;
+	}
+	req->may_change_state = pool_sql_may_change_state(req->sql);
+	pool_enqueue(req->pool, req, false);
 }
 
 /* ----------------------------------------------------------------
@@ -968,21 +730,40 @@ pool_retry_blocked(void)
 	dlist_foreach_modify(iter, &blocked)
 	{
 		WRequest   *req = dlist_container(WRequest, blocked_node, iter.cur);
-		WConn	   *conn = req->conn;
 
-		pool_request_flush(req, false);
-		if (!req->blocked && conn != NULL && conn->req == req)
+		current_request = req;
+		current_conn = req->conn;
+		PG_TRY();
 		{
-			current_conn = conn;
-			pool_conn_pump(conn);
-			current_conn = NULL;
+			WConn	   *conn = req->conn;
+
+			pool_request_flush(req, false);
+			if (!req->blocked && conn != NULL && conn->req == req)
+				pool_conn_pump(conn);
 		}
+		PG_CATCH();
+		{
+			pool_recover();
+		}
+		PG_END_TRY();
+		current_request = NULL;
+		current_conn = NULL;
 	}
 	dlist_foreach_modify(iter, &reading)
 	{
 		WRequest   *req = dlist_container(WRequest, node, iter.cur);
 
-		pool_request_read(req);
+		current_request = req;
+		PG_TRY();
+		{
+			pool_request_read(req);
+		}
+		PG_CATCH();
+		{
+			pool_recover();
+		}
+		PG_END_TRY();
+		current_request = NULL;
 	}
 }
 
@@ -994,9 +775,8 @@ pool_retry_blocked(void)
 static long
 pool_next_timeout(void)
 {
-	TimestampTz next = 0;
+	TimestampTz next = pool_next_deadline();
 	dlist_iter	iter;
-	int			i;
 
 	dlist_foreach(iter, &pool_all_conns)
 	{
@@ -1004,22 +784,6 @@ pool_next_timeout(void)
 
 		if (conn->deadline != 0 && (next == 0 || conn->deadline < next))
 			next = conn->deadline;
-	}
-	for (i = 0; i < pool_shared->max_pools; i++)
-	{
-		WPool	   *pool = pools[i];
-
-		if (pool == NULL)
-			continue;
-		dlist_foreach(iter, &pool->waiters)
-		{
-			WRequest   *req = dlist_container(WRequest, node, iter.cur);
-			TimestampTz d = TimestampTzPlusMilliseconds(req->enqueued_at,
-														pool->checkout_timeout);
-
-			if (next == 0 || d < next)
-				next = d;
-		}
 	}
 	if (next == 0)
 		return -1;
@@ -1032,7 +796,6 @@ static void
 pool_fire_deadlines(void)
 {
 	dlist_mutable_iter iter;
-	int			i;
 
 	dlist_foreach_modify(iter, &pool_all_conns)
 	{
@@ -1045,36 +808,7 @@ pool_fire_deadlines(void)
 			current_conn = NULL;
 		}
 	}
-	for (i = 0; i < pool_shared->max_pools; i++)
-	{
-		WPool	   *pool = pools[i];
-
-		if (pool == NULL)
-			continue;
-		dlist_foreach_modify(iter, &pool->waiters)
-		{
-			WRequest   *req = dlist_container(WRequest, node, iter.cur);
-
-			if (TimestampTzPlusMilliseconds(req->enqueued_at,
-											pool->checkout_timeout) > pool_now)
-				continue;
-			dlist_delete(&req->node);
-			pool_waiting_changed(pool, -1);
-			pg_atomic_fetch_add_u64(&pool->shared->timeouts, 1);
-			pg_atomic_fetch_add_u64(&pool->shared->wait_us,
-									pool_now - req->enqueued_at);
-			pool_request_error(req, "08001",
-							   psprintf("timed out waiting for a connection from pool \"%s\"",
-										pool->shared->name),
-							   pool->why_waiting != NULL ?
-							   pstrdup(pool->why_waiting) :
-							   psprintf("No connection became free within %d ms; the pool has %d connections (pool_size %d, max_overflow %d).",
-										pool->checkout_timeout, pool->nconns,
-										pool->pool_size, pool->max_overflow),
-							   "Raise pool.pool_size, pool.max_overflow or pool.checkout_timeout, or hold connections for less time.");
-			pool_request_done(req);
-		}
-	}
+	pool_fire_due();
 }
 
 /* ----------------------------------------------------------------
@@ -1132,6 +866,7 @@ pool_recover(void)
 	ErrorData  *edata;
 	WConn	   *conn = current_conn;
 	WRequest   *req = current_request;
+	char		sqlstate[6];
 
 	HOLD_INTERRUPTS();
 	MemoryContextSwitchTo(loop_cxt);
@@ -1145,25 +880,44 @@ pool_recover(void)
 
 	current_conn = NULL;
 	current_request = NULL;
+
+	/* the connection concerned, be it the one the request runs on */
+	if (conn == NULL && req != NULL)
+		conn = req->conn;
 	if (conn != NULL && conn->state != WC_CLOSED)
 	{
 		if (req == NULL)
 			req = conn->req;
+		if (conn->req != NULL && conn->req != req)
+		{
+			/* another request was on it: fail that one too */
+			WRequest   *other = conn->req;
+
+			other->conn = NULL;
+			conn->req = NULL;
+			pool_request_error(other, "08006", "the pool lost the connection of this request",
+							   NULL, NULL);
+			pool_request_done(other);
+		}
 		conn->req = NULL;
-		pool_conn_close(conn);
+		pool_conn_close(conn, POOL_CLOSE_BROKEN);
 	}
 	if (req != NULL && req->state != WR_FINISHING)
 	{
-		if (req->state == WR_READING || req->state == WR_WAITING)
+		if (req->state == WR_READING)
 			dlist_delete(&req->node);
-		if (req->state == WR_WAITING)
-			pool_waiting_changed(req->pool, -1);
+		else if (req->state == WR_WAITING)
+			pool_dequeue(req->pool, req);
 		req->conn = NULL;
 		resetStringInfo(&req->building);
-		pool_request_error(req, "XX000", edata->message, edata->detail, NULL);
+		strlcpy(sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(sqlstate));
+		pool_request_error(req, sqlstate, edata->message, edata->detail, NULL);
 		pool_request_done(req);
 	}
 	FreeErrorData(edata);
+
+	/* go round once more: whatever this step left undone gets its turn */
+	SetLatch(MyLatch);
 }
 
 static void
@@ -1195,18 +949,9 @@ pool_handle_socket_events(int n)
 static void
 pool_reload(void)
 {
-	int			i;
-
 	ConfigReloadPending = false;
 	ProcessConfigFile(PGC_SIGHUP);
-	for (i = 0; i < pool_shared->max_pools; i++)
-	{
-		if (pools[i] != NULL)
-		{
-			pool_apply_settings(pools[i]);
-			pool_dispatch(pools[i]);
-		}
-	}
+	pool_reload_settings();
 }
 
 /*
@@ -1224,10 +969,10 @@ pool_worker_forget(int w)
 
 		if (slot->in_use && slot->worker == w)
 		{
-			pool_slot_begin_write(slot);
+			pool_begin_write(&slot->changecount);
 			slot->state = POOL_SLOT_EMPTY;
 			slot->holder_pid = 0;
-			pool_slot_end_write(slot);
+			pool_end_write(&slot->changecount);
 			slot->in_use = false;
 		}
 	}
@@ -1291,6 +1036,8 @@ pool_worker_main(Datum main_arg)
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	/* a cancel has nothing to cancel here, and must not drop every pool */
+	pqsignal(SIGINT, SIG_IGN);
 	BackgroundWorkerUnblockSignals();
 
 	/* No database: this makes us visible in pg_stat_activity. */
@@ -1305,7 +1052,7 @@ pool_worker_main(Datum main_arg)
 
 	my_info = pool_worker_info(my_index);
 	peers = palloc0(sizeof(WPeer *) * pool_shared->max_backends);
-	pools = palloc0(sizeof(WPool *) * pool_shared->max_pools);
+	pool_pools_init(my_index);
 	wes_size = 2 + 2 * pool_shared->max_connections;
 	occurred = palloc0(sizeof(WaitEvent) * wes_size);
 
@@ -1371,8 +1118,11 @@ pool_worker_main(Datum main_arg)
 			{
 				if (wes_needs_rebuild)
 					pool_wes_rebuild();
+				/* without the latch, which would hide the sockets again */
+				ModifyWaitEvent(wes, 0, WL_LATCH_SET, NULL);
 				n = WaitEventSetWait(wes, 0, occurred, wes_size,
 									 PG_WAIT_EXTENSION);
+				ModifyWaitEvent(wes, 0, WL_LATCH_SET, MyLatch);
 			}
 			latch_only_before = (n == 1);
 		}

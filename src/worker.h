@@ -51,6 +51,7 @@ typedef struct WPool
 	MemoryContext cxt;
 	const char **keywords;		/* NULL-terminated, for PQconnectStartParams */
 	const char **values;
+	dlist_head	conns;			/* WConn, every connection of the pool */
 	dlist_head	idle;			/* WConn, most recently used first */
 	dlist_head	waiters;		/* WRequest, first come first served */
 	int			nwaiters;
@@ -60,20 +61,31 @@ typedef struct WPool
 	bool		dispatching;	/* pool_dispatch is running */
 	bool		dispatch_again;
 	char	   *why_waiting;	/* why no connection could be opened */
+	TimestampTz next_maintenance;	/* 0 when nothing is due */
 
-	/* settings in force */
-	int			pool_size;
-	int			max_overflow;
-	int			checkout_timeout;
-	int			connect_timeout;
+	/* administration */
+	bool		paused;
+
+	/* fail-fast after a failed connection attempt */
+	bool		failing;
+	int			failures;		/* in a row */
+	TimestampTz retry_at;
+	char		last_sqlstate[6];
+	char	   *last_error;		/* message, detail: libpq's reason */
+	char	   *last_detail;
+	char	   *last_hint;
+
+	PoolSettings s;				/* settings in force */
 } WPool;
 
 typedef enum WConnState
 {
 	WC_CONNECTING,
 	WC_IDLE,
+	WC_VALIDATING,				/* pre-ping before serving conn->req */
 	WC_BUSY,					/* serving a request */
-	WC_CLEANING,				/* cancelling, draining, rolling back */
+	WC_CLEANING,				/* cancelling, draining, rolling back,
+								 * resetting */
 	WC_CLOSED
 } WConnState;
 
@@ -83,6 +95,7 @@ typedef enum WConnState
 typedef struct WConn
 {
 	dlist_node	all_node;		/* in the worker's list of connections */
+	dlist_node	conns_node;		/* in pool->conns */
 	dlist_node	pool_node;		/* in pool->idle while in_idle_list */
 	bool		in_idle_list;
 	TimestampTz idle_since;
@@ -94,10 +107,20 @@ typedef struct WConn
 	int			wes_pos;		/* -1 when not in the set */
 	uint32		events;			/* socket events wanted, 0 for none */
 	WConnState	state;
-	TimestampTz deadline;		/* of connecting or cleaning; 0 for none */
-	struct WRequest *req;		/* the request it serves */
+	TimestampTz deadline;		/* of connecting, validating or cleaning; 0
+								 * for none */
+	struct WRequest *req;		/* the request it serves or validates for */
+	TimestampTz connected_at;
+	TimestampTz expires_at;		/* max_lifetime, with its random part; 0 for
+								 * never */
 	TimestampTz checked_out_at;
+	bool		leak_reported;
+	bool		doomed;			/* pool.reset(): close at check-in */
+	bool		dirty;			/* session state may have changed */
+	bool		used_since_reset;	/* served a request since its last reset */
+	Oid			last_role;		/* local role of its last request */
 	bool		rollback_sent;
+	bool		reset_sent;
 
 	/* cancelling the running remote query through a second connection */
 	PGconn	   *cancel_conn;
@@ -135,12 +158,14 @@ typedef struct WRequest
 	WRequestState state;
 
 	char		kind;
+	Oid			role;			/* local role the request runs for */
 	int			pool_index;
 	uint32		pool_generation;
 	WPool	   *pool;
 	char	   *sql;
 	int			nparams;
 	const char **params;
+	bool		may_change_state;	/* SQL that may change session state */
 
 	WConn	   *conn;
 	TimestampTz enqueued_at;
@@ -160,6 +185,8 @@ extern MemoryContext pool_worker_cxt;
 extern dlist_head pool_all_conns;
 extern void pool_conn_want(WConn *conn, uint32 events);
 extern void pool_cancel_want(WConn *conn, uint32 events);
+extern void pool_conn_forget_socket(WConn *conn);
+extern void pool_cancel_forget_socket(WConn *conn);
 extern void pool_wes_dirty(void);
 extern void pool_request_error(WRequest *req, const char *sqlstate,
 							   const char *message, const char *detail,
@@ -174,18 +201,36 @@ extern void pool_connect_failed(WPool *pool, const char *sqlstate,
 								const char *message, const char *detail,
 								const char *hint);
 extern void pool_connection_ready(WConn *conn);
+extern void pool_schedule(WPool *pool, TimestampTz when);
+extern void pool_publish_state(WPool *pool);
+
+/* pools.c */
+extern void pool_pools_init(int worker);
+extern WPool *pool_get(int index, uint32 generation);
+extern void pool_enqueue(WPool *pool, WRequest *req, bool first);
+extern void pool_dequeue(WPool *pool, WRequest *req);
+extern void pool_dispatch(WPool *pool);
+extern char *pool_admin(WPool *pool, char kind);
+extern TimestampTz pool_next_deadline(void);
+extern void pool_fire_due(void);
+extern void pool_reload_settings(void);
 
 /* remote.c */
-extern WConn *pool_conn_open(WPool *pool, char **why);
+extern WConn *pool_conn_open(WPool *pool, bool reclaim, char **why);
 extern void pool_conn_event(WConn *conn, pgsocket fd, uint32 events);
 extern void pool_conn_start_request(WConn *conn, WRequest *req);
+extern void pool_conn_prepare(WConn *conn, WRequest *req, bool reset);
+extern void pool_conn_reset_session(WConn *conn);
 extern void pool_conn_pump(WConn *conn);
 extern void pool_conn_abandon(WConn *conn);
-extern void pool_conn_close(WConn *conn);
+extern void pool_conn_close(WConn *conn, PoolCloseReason reason);
 extern void pool_conn_timeout(WConn *conn);
 extern WConn *pool_take_idle(WPool *pool);
-extern void pool_slot_set_state(WConn *conn, PoolSlotState state, int holder);
+extern bool pool_reclaim_idle(WPool *pool);
+extern void pool_slot_set_state(WConn *conn, PoolSlotState state,
+								WRequest *req);
 extern void pool_append_result_error(StringInfo buf, const PGresult *res,
 									 char type);
+extern bool pool_sql_may_change_state(const char *sql);
 
 #endif							/* POOL_WORKER_H */

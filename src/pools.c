@@ -1,0 +1,808 @@
+/*-------------------------------------------------------------------------
+ *
+ * pools.c
+ *	  The pools of a worker: checkout and check-in, sizing, the connection
+ *	  lifecycle, fail-fast after a failed connect, and administration.
+ *
+ * A request queues in its pool (first come, first served) and is handed the
+ * most recently used idle connection, checked first with a round trip when
+ * it has been idle longer than pre_ping; with none idle the pool opens one,
+ * up to pool_size + max_overflow.  At check-in a connection serves the next
+ * waiter, or goes idle, or closes: when pool.reset() doomed it, when it is
+ * past max_lifetime, or when the pool is above pool_size.
+ *
+ * Maintenance runs when something is due (pool->next_maintenance): it opens
+ * connections up to min_idle, closes idle ones past idle_timeout (beyond
+ * min_idle) or past max_lifetime, reports checkouts held longer than
+ * leak_threshold, and retries a failing pool in the background.
+ *
+ * After a failed connection attempt a pool is "failing" for retry_delay
+ * (doubling with each further failure, up to 30 times retry_delay):
+ * checkouts that would need a new connection fail at once with the reason
+ * and the time of the next attempt, instead of every waiting backend
+ * hammering a dead server.  The next attempt is made in the background, and
+ * the pool recovers by itself once it succeeds.
+ *
+ * Portions Copyright (c) the pool authors
+ *
+ * src/pools.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "nodes/pg_list.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "pool.h"
+#include "worker.h"
+
+static WPool **pools;			/* by pool index */
+static int	my_worker;
+
+static void pool_maintain(WPool *pool);
+
+/*
+ * Set up the table of pools for worker `worker`.
+ */
+void
+pool_pools_init(int worker)
+{
+	my_worker = worker;
+	pools = MemoryContextAllocZero(pool_worker_cxt,
+								   sizeof(WPool *) * pool_shared->max_pools);
+}
+
+/*
+ * Publish what others may see of a pool's state.
+ */
+void
+pool_publish_state(WPool *pool)
+{
+	PoolEntry  *e = pool->shared;
+	TimestampTz oldest = 0;
+
+	if (!dlist_is_empty(&pool->waiters))
+		oldest = dlist_head_element(WRequest, node, &pool->waiters)->enqueued_at;
+
+	pool_begin_write(&e->changecount);
+	e->settings = pool->s;
+	e->paused = pool->paused;
+	e->failing = pool->failing;
+	e->retry_at = pool->failing ? pool->retry_at : 0;
+	e->oldest_wait = oldest;
+	if (pool->last_error != NULL)
+		strlcpy(e->last_error, pool->last_error, POOL_ERROR_LEN);
+	else
+		e->last_error[0] = '\0';
+	pool_end_write(&e->changecount);
+}
+
+/*
+ * Read the settings in force for a pool (the server-wide pool.* settings)
+ * and publish them.
+ */
+static void
+pool_apply_settings(WPool *pool)
+{
+	PoolSettings *s = &pool->s;
+
+	s->pool_size = pool_pool_size;
+	s->min_idle = Min(pool_min_idle, pool_pool_size);
+	s->max_overflow = pool_max_overflow;
+	s->checkout_timeout = pool_checkout_timeout;
+	s->connect_timeout = pool_connect_timeout;
+	s->idle_timeout = pool_idle_timeout;
+	s->max_lifetime = pool_max_lifetime;
+	s->pre_ping = pool_pre_ping;
+	s->retry_delay = pool_retry_delay;
+	s->leak_threshold = pool_leak_threshold;
+	strlcpy(s->reset_query, pool_reset_query ? pool_reset_query : "",
+			POOL_RESET_QUERY_LEN);
+	pool_publish_state(pool);
+}
+
+/*
+ * The worker's pool for a request, set up on first use; NULL if the pool
+ * no longer exists.
+ */
+WPool *
+pool_get(int index, uint32 generation)
+{
+	WPool	   *pool;
+	PoolEntry  *e;
+	char	   *key;
+	PQconninfoOption *opts;
+	PQconninfoOption *opt;
+	MemoryContext cxt;
+	int			n = 0;
+
+	if (index < 0 || index >= pool_shared->max_pools)
+		return NULL;
+	pool = pools[index];
+	e = &pool_shared->pools[index];
+	if (pool != NULL)
+	{
+		/*
+		 * The cached pool serves only while its entry is still the same pool
+		 * (an entry without connections may be given to another target).
+		 */
+		pg_read_barrier();
+		if (pool->generation == generation && e->generation == generation &&
+			e->in_use)
+			return pool;
+		if (pool->nconns > 0 || pool->nwaiters > 0)
+			return NULL;
+		/* the entry was given to another target: forget the old pool */
+		MemoryContextDelete(pool->cxt);
+		pools[index] = NULL;
+	}
+
+	LWLockAcquire(pool_shared->lock, LW_SHARED);
+	if (!e->in_use || e->generation != generation || e->worker != my_worker)
+	{
+		LWLockRelease(pool_shared->lock);
+		return NULL;
+	}
+	key = pstrdup(e->key);
+	LWLockRelease(pool_shared->lock);
+
+	opts = PQconninfoParse(key, NULL);
+	memset(key, 0, strlen(key));
+	pfree(key);
+	if (opts == NULL)
+		return NULL;
+
+	cxt = AllocSetContextCreate(pool_worker_cxt, "pool", ALLOCSET_SMALL_SIZES);
+	pool = MemoryContextAllocZero(cxt, sizeof(WPool));
+	pool->cxt = cxt;
+	pool->index = index;
+	pool->generation = generation;
+	pool->shared = e;
+	pool->require_password = e->require_password;
+	dlist_init(&pool->conns);
+	dlist_init(&pool->idle);
+	dlist_init(&pool->waiters);
+
+	for (opt = opts; opt->keyword != NULL; opt++)
+		n++;
+	pool->keywords = MemoryContextAllocZero(cxt, sizeof(char *) * (n + 2));
+	pool->values = MemoryContextAllocZero(cxt, sizeof(char *) * (n + 2));
+	n = 0;
+	for (opt = opts; opt->keyword != NULL; opt++)
+	{
+		if (opt->val == NULL)
+			continue;
+		pool->keywords[n] = MemoryContextStrdup(cxt, opt->keyword);
+		pool->values[n] = MemoryContextStrdup(cxt, opt->val);
+		n++;
+	}
+	pool->keywords[n] = "fallback_application_name";
+	pool->values[n] = "pool";
+	PQconninfoFree(opts);
+
+	pool_apply_settings(pool);
+	pg_atomic_write_u32(&e->waiting, 0);
+	pools[index] = pool;
+	pool_schedule(pool, pool_now);	/* min_idle */
+	return pool;
+}
+
+/*
+ * Ask for maintenance of a pool at `when` (or earlier, if already asked).
+ */
+void
+pool_schedule(WPool *pool, TimestampTz when)
+{
+	if (pool->next_maintenance == 0 || when < pool->next_maintenance)
+		pool->next_maintenance = when;
+}
+
+static void
+pool_waiting_changed(WPool *pool, int delta)
+{
+	pool->nwaiters += delta;
+	pg_atomic_write_u32(&pool->shared->waiting, pool->nwaiters);
+}
+
+/*
+ * Queue a request for a connection.
+ */
+void
+pool_enqueue(WPool *pool, WRequest *req, bool first)
+{
+	req->state = WR_WAITING;
+	if (first)
+		dlist_push_head(&pool->waiters, &req->node);
+	else
+	{
+		req->enqueued_at = pool_now;
+		dlist_push_tail(&pool->waiters, &req->node);
+	}
+	pool_waiting_changed(pool, 1);
+	if (pool->nwaiters == 1 || first)
+		pool_publish_state(pool);	/* oldest_wait */
+	pool_dispatch(pool);
+}
+
+/*
+ * Take a request off its pool's queue.
+ */
+void
+pool_dequeue(WPool *pool, WRequest *req)
+{
+	bool		was_first = dlist_head_node(&pool->waiters) == &req->node;
+
+	dlist_delete(&req->node);
+	pool_waiting_changed(pool, -1);
+	if (was_first)
+		pool_publish_state(pool);
+}
+
+static WRequest *
+pool_pop_waiter(WPool *pool)
+{
+	WRequest   *req = dlist_head_element(WRequest, node, &pool->waiters);
+
+	pool_dequeue(pool, req);
+	return req;
+}
+
+/*
+ * When a failing pool tries again: the hint of its errors (or the hint of
+ * the failure itself, such as what to change for the password rule).
+ */
+static char *
+pool_retry_hint(WPool *pool)
+{
+	long		secs;
+	int			usecs;
+
+	if (pool->last_hint != NULL)
+		return pstrdup(pool->last_hint);
+	TimestampDifference(pool_now, pool->retry_at, &secs, &usecs);
+	if (usecs > 0)
+		secs++;
+	return psprintf(secs == 1 ? "The pool tries again in %ld second." :
+					"The pool tries again in %ld seconds.", secs);
+}
+
+/*
+ * Fail a request with the error of the pool's last failed connection
+ * attempt, saying when the next one is.
+ */
+static void
+pool_fail_fast(WPool *pool, WRequest *req)
+{
+	pool_request_error(req, pool->last_sqlstate, pool->last_error,
+					   pool->last_detail, pool_retry_hint(pool));
+	pool_request_done(req);
+}
+
+/*
+ * Give an idle connection to a request: reset it first if it passes to
+ * another local role (no session state may pass between roles), check it
+ * first if it sat idle longer than pre_ping.
+ */
+static void
+pool_serve(WConn *conn, WRequest *req)
+{
+	WPool	   *pool = conn->pool;
+
+	if (pool->s.reset_query[0] != '\0' && conn->used_since_reset &&
+		conn->last_role != req->role)
+		pool_conn_prepare(conn, req, true);
+	else if (pool->s.pre_ping >= 0 &&
+			 TimestampDifferenceExceeds(conn->idle_since, pool_now,
+										pool->s.pre_ping))
+		pool_conn_prepare(conn, req, false);
+	else
+		pool_conn_start_request(conn, req);
+}
+
+/*
+ * Hand idle connections to waiting requests, opening connections when the
+ * pool may grow.
+ */
+static void
+pool_dispatch_once(WPool *pool)
+{
+	while (pool->nwaiters > 0 && !pool->paused)
+	{
+		WConn	   *conn = pool_take_idle(pool);
+
+		if (conn != NULL)
+		{
+			pool_serve(conn, pool_pop_waiter(pool));
+			continue;
+		}
+
+		if (pool->failing)
+		{
+			/* no new connection until the background retry succeeds */
+			if (pool->nconns - pool->nconnecting == 0)
+			{
+				while (pool->nwaiters > 0)
+					pool_fail_fast(pool, pool_pop_waiter(pool));
+			}
+			break;
+		}
+
+		if (pool->nwaiters > pool->nconnecting &&
+			pool->nconns < pool->s.pool_size + pool->s.max_overflow)
+		{
+			char	   *why;
+
+			if (pool_conn_open(pool, true, &why) != NULL)
+				continue;
+			if (why != NULL)
+			{
+				if (pool->why_waiting != NULL)
+					pfree(pool->why_waiting);
+				pool->why_waiting = MemoryContextStrdup(pool->cxt, why);
+			}
+		}
+		break;
+	}
+}
+
+/*
+ * Not re-entrant: a nested call only asks the outer one to go round again.
+ */
+void
+pool_dispatch(WPool *pool)
+{
+	if (pool->dispatching)
+	{
+		pool->dispatch_again = true;
+		return;
+	}
+	pool->dispatching = true;
+	PG_TRY();
+	{
+		do
+		{
+			pool->dispatch_again = false;
+			pool_dispatch_once(pool);
+		} while (pool->dispatch_again);
+	}
+	PG_FINALLY();
+	{
+		pool->dispatching = false;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * A connection came up: the pool is healthy again; serve the first waiter,
+ * or keep the connection idle.
+ */
+void
+pool_connection_ready(WConn *conn)
+{
+	WPool	   *pool = conn->pool;
+
+	if (pool->why_waiting != NULL)
+	{
+		pfree(pool->why_waiting);
+		pool->why_waiting = NULL;
+	}
+	if (pool->failing || pool->failures > 0)
+	{
+		if (pool->failing)
+			ereport(LOG,
+					(errmsg("pool \"%s\" connects again", pool->shared->name)));
+		pool->failing = false;
+		pool->failures = 0;
+		pool_publish_state(pool);
+	}
+	pool_checkin(conn);
+}
+
+/*
+ * A connection is free again.  It closes if pool.reset() doomed it or it is
+ * past max_lifetime; it is reset first if its session state may have
+ * changed; then the first waiter gets it, or it goes idle, or it closes if
+ * the pool is above its size (an overflow connection).
+ */
+void
+pool_checkin(WConn *conn)
+{
+	WPool	   *pool = conn->pool;
+
+	conn->state = WC_IDLE;
+	conn->deadline = 0;
+
+	if (conn->doomed)
+	{
+		pool_conn_close(conn, POOL_CLOSE_RESET);
+		return;
+	}
+	if (conn->expires_at != 0 && conn->expires_at <= pool_now)
+	{
+		pool_conn_close(conn, POOL_CLOSE_LIFETIME);
+		return;
+	}
+	if (conn->dirty && pool->s.reset_query[0] != '\0')
+	{
+		pool_conn_reset_session(conn);
+		return;
+	}
+	pool_slot_set_state(conn, POOL_SLOT_IDLE, NULL);
+
+	conn->idle_since = pool_now;
+	if (pool->nwaiters > 0 && !pool->paused)
+	{
+		pool_serve(conn, pool_pop_waiter(pool));
+		return;
+	}
+	if (pool->nconns > pool->s.pool_size)
+	{
+		pool_conn_close(conn, POOL_CLOSE_OVERFLOW);
+		return;
+	}
+	dlist_push_head(&pool->idle, &conn->pool_node);
+	conn->in_idle_list = true;
+	pool_conn_want(conn, WL_SOCKET_READABLE);
+
+	if (pool->s.idle_timeout > 0)
+		pool_schedule(pool, TimestampTzPlusMilliseconds(pool_now,
+														pool->s.idle_timeout));
+	if (conn->expires_at != 0)
+		pool_schedule(pool, conn->expires_at);
+}
+
+/*
+ * A connection closed: waiters may need a new one, and min_idle may need
+ * restoring.
+ */
+void
+pool_connection_closed(WPool *pool)
+{
+	if (pool->nwaiters > 0)
+		pool_dispatch(pool);
+	if (pool->s.min_idle > 0)
+		pool_schedule(pool, pool_now);
+}
+
+/*
+ * A connection attempt failed: the pool is failing until the next attempt,
+ * which is made in the background after retry_delay (doubling with every
+ * further failure, up to 30 times retry_delay).  Waiters fail with the
+ * reason when the pool has no established connection to give them.
+ */
+void
+pool_connect_failed(WPool *pool, const char *sqlstate, const char *message,
+					const char *detail, const char *hint)
+{
+	int64		delay_ms;
+
+	pg_atomic_fetch_add_u64(&pool->shared->connect_failures, 1);
+
+	pool->failures++;
+	delay_ms = pool->s.retry_delay;
+	if (pool->failures > 1)
+		delay_ms <<= Min(pool->failures - 1, 5);
+	delay_ms = Min(delay_ms, (int64) pool->s.retry_delay * 30);
+	pool->retry_at = TimestampTzPlusMilliseconds(pool_now, delay_ms);
+	pool->failing = true;
+
+	if (pool->last_error != NULL)
+		pfree(pool->last_error);
+	if (pool->last_detail != NULL)
+		pfree(pool->last_detail);
+	if (pool->last_hint != NULL)
+		pfree(pool->last_hint);
+	strlcpy(pool->last_sqlstate, sqlstate, sizeof(pool->last_sqlstate));
+	pool->last_error = message ? MemoryContextStrdup(pool->cxt, message) :
+		MemoryContextStrdup(pool->cxt,
+							psprintf("could not connect to pool \"%s\"",
+									 pool->shared->name));
+	pool->last_detail = detail ? MemoryContextStrdup(pool->cxt, detail) : NULL;
+	pool->last_hint = hint ? MemoryContextStrdup(pool->cxt, hint) : NULL;
+	pool_publish_state(pool);
+	pool_schedule(pool, pool->retry_at);
+
+	ereport(LOG,
+			(errmsg("%s", pool->last_error),
+			 pool->last_detail ? errdetail_internal("%s", pool->last_detail) : 0,
+			 errhint("%s", pool_retry_hint(pool))));
+
+	if (pool->nconns - pool->nconnecting == 0)
+	{
+		while (pool->nwaiters > 0)
+			pool_fail_fast(pool, pool_pop_waiter(pool));
+	}
+}
+
+/*
+ * Do what is due for a pool, and work out when it next needs us.
+ */
+static void
+pool_maintain(WPool *pool)
+{
+	PoolSettings *s = &pool->s;
+	TimestampTz next = 0;
+	dlist_iter	iter;
+	List	   *closing = NIL;
+	List	   *reasons = NIL;
+	ListCell   *lc1;
+	ListCell   *lc2;
+	int			idle = 0;
+	int			keep;
+
+#define NEXT(t) do { if ((t) != 0 && (next == 0 || (t) < next)) next = (t); } while (0)
+
+	pool->next_maintenance = 0;
+
+	dlist_foreach(iter, &pool->idle)
+		idle++;
+	keep = idle;
+
+	/*
+	 * Idle connections, least recently used first: decide which close, then
+	 * close them (closing may dispatch, which changes the idle list).
+	 */
+	dlist_reverse_foreach(iter, &pool->idle)
+	{
+		WConn	   *conn = dlist_container(WConn, pool_node, iter.cur);
+		TimestampTz idle_end = s->idle_timeout > 0 ?
+		TimestampTzPlusMilliseconds(conn->idle_since, s->idle_timeout) : 0;
+		int			reason = -1;
+
+		if (conn->expires_at != 0 && conn->expires_at <= pool_now)
+			reason = POOL_CLOSE_LIFETIME;
+		else if (pool->nconns - list_length(closing) > s->pool_size)
+			reason = POOL_CLOSE_OVERFLOW;
+		else if (idle_end != 0 && keep > s->min_idle)
+		{
+			if (idle_end <= pool_now)
+				reason = POOL_CLOSE_IDLE;
+			else
+				NEXT(idle_end);
+		}
+		if (reason >= 0)
+		{
+			closing = lappend(closing, conn);
+			reasons = lappend_int(reasons, reason);
+			keep--;
+			continue;
+		}
+		NEXT(conn->expires_at);
+	}
+	forboth(lc1, closing, lc2, reasons)
+		pool_conn_close((WConn *) lfirst(lc1), (PoolCloseReason) lfirst_int(lc2));
+
+	/* checkouts held too long */
+	if (s->leak_threshold > 0)
+	{
+		dlist_foreach(iter, &pool->conns)
+		{
+			WConn	   *conn = dlist_container(WConn, conns_node, iter.cur);
+			TimestampTz leak_at;
+
+			if (conn->req == NULL || conn->leak_reported)
+				continue;
+			leak_at = TimestampTzPlusMilliseconds(conn->checked_out_at,
+												  s->leak_threshold);
+			if (leak_at > pool_now)
+			{
+				NEXT(leak_at);
+				continue;
+			}
+			conn->leak_reported = true;
+			ereport(LOG,
+					(errmsg("pool \"%s\": connection to remote pid %d has been checked out by process %d for %ld ms",
+							pool->shared->name, conn->remote_pid,
+							conn->req->holder_pid,
+							(long) ((pool_now - conn->checked_out_at) / 1000)),
+					 errhint("Its command is shown in pool.connections.")));
+		}
+	}
+
+	/* a failing pool tries again in the background */
+	if (pool->failing)
+	{
+		if (pool->retry_at > pool_now)
+			NEXT(pool->retry_at);
+		else if (pool->nconnecting == 0)
+		{
+			char	   *why;
+
+			(void) pool_conn_open(pool, false, &why);
+		}
+	}
+	else if (!pool->paused)
+	{
+		/* min_idle, without taking slots from other pools */
+		while (keep + pool->nconnecting < s->min_idle &&
+			   pool->nconns < s->pool_size && !pool->failing)
+		{
+			char	   *why;
+
+			if (pool_conn_open(pool, false, &why) == NULL)
+				break;
+		}
+	}
+
+	/* closing or opening may have asked for maintenance again */
+	NEXT(pool->next_maintenance);
+	pool->next_maintenance = next;
+#undef NEXT
+}
+
+/*
+ * Requests that waited checkout_timeout fail.
+ */
+static void
+pool_expire_waiters(WPool *pool)
+{
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &pool->waiters)
+	{
+		WRequest   *req = dlist_container(WRequest, node, iter.cur);
+		char	   *detail;
+
+		if (TimestampTzPlusMilliseconds(req->enqueued_at,
+										pool->s.checkout_timeout) > pool_now)
+			continue;
+		pool_dequeue(pool, req);
+		pg_atomic_fetch_add_u64(&pool->shared->timeouts, 1);
+		pg_atomic_fetch_add_u64(&pool->shared->wait_us,
+								pool_now - req->enqueued_at);
+		if (pool->paused)
+			detail = pstrdup("The pool is paused.");
+		else if (pool->why_waiting != NULL)
+			detail = pstrdup(pool->why_waiting);
+		else
+			detail = psprintf("No connection became free within %d ms; the pool has %d connections (pool_size %d, max_overflow %d).",
+							  pool->s.checkout_timeout, pool->nconns,
+							  pool->s.pool_size, pool->s.max_overflow);
+		pool_request_error(req, "08001",
+						   psprintf("timed out waiting for a connection from pool \"%s\"",
+									pool->shared->name),
+						   detail,
+						   "Raise pool.pool_size, pool.max_overflow or pool.checkout_timeout, or hold connections for less time.");
+		pool_request_done(req);
+	}
+}
+
+/*
+ * The earliest time at which a pool needs the worker: maintenance, or a
+ * waiter's checkout timeout.  0 when nothing is due.
+ */
+TimestampTz
+pool_next_deadline(void)
+{
+	TimestampTz next = 0;
+	int			i;
+
+	for (i = 0; i < pool_shared->max_pools; i++)
+	{
+		WPool	   *pool = pools[i];
+		TimestampTz d;
+
+		if (pool == NULL)
+			continue;
+		if (pool->next_maintenance != 0 &&
+			(next == 0 || pool->next_maintenance < next))
+			next = pool->next_maintenance;
+		if (pool->nwaiters > 0)
+		{
+			/* waiters queue in arrival order, except a few retried first */
+			dlist_iter	iter;
+
+			dlist_foreach(iter, &pool->waiters)
+			{
+				WRequest   *req = dlist_container(WRequest, node, iter.cur);
+
+				d = TimestampTzPlusMilliseconds(req->enqueued_at,
+												pool->s.checkout_timeout);
+				if (next == 0 || d < next)
+					next = d;
+			}
+		}
+	}
+	return next;
+}
+
+/*
+ * Do what is due in every pool.
+ */
+void
+pool_fire_due(void)
+{
+	int			i;
+
+	for (i = 0; i < pool_shared->max_pools; i++)
+	{
+		WPool	   *pool = pools[i];
+
+		if (pool == NULL)
+			continue;
+		if (pool->nwaiters > 0)
+			pool_expire_waiters(pool);
+		if (pool->next_maintenance != 0 && pool->next_maintenance <= pool_now)
+			pool_maintain(pool);
+	}
+}
+
+/*
+ * New settings after SIGHUP: apply them to every pool (a smaller pool
+ * shrinks as connections come back, a larger one grows on demand).
+ */
+void
+pool_reload_settings(void)
+{
+	int			i;
+
+	for (i = 0; i < pool_shared->max_pools; i++)
+	{
+		WPool	   *pool = pools[i];
+
+		if (pool == NULL)
+			continue;
+		pool_apply_settings(pool);
+		pool_schedule(pool, pool_now);
+		pool_dispatch(pool);
+	}
+}
+
+/*
+ * Administration: pause, resume, or reset a pool.  Returns the command tag.
+ */
+char *
+pool_admin(WPool *pool, char kind)
+{
+	dlist_mutable_iter iter;
+	int			closed = 0;
+
+	switch (kind)
+	{
+		case POOL_REQ_PAUSE:
+			pool->paused = true;
+			pool_publish_state(pool);
+			ereport(LOG, (errmsg("pool \"%s\" paused", pool->shared->name)));
+			return pstrdup("PAUSE");
+
+		case POOL_REQ_RESUME:
+			pool->paused = false;
+			pool_publish_state(pool);
+			ereport(LOG, (errmsg("pool \"%s\" resumed", pool->shared->name)));
+			pool_schedule(pool, pool_now);
+			pool_dispatch(pool);
+			return pstrdup("RESUME");
+
+		case POOL_REQ_RESET:
+			/* idle connections close now, the others at check-in */
+			dlist_foreach_modify(iter, &pool->conns)
+			{
+				WConn	   *conn = dlist_container(WConn, conns_node, iter.cur);
+
+				if (conn->in_idle_list)
+				{
+					pool_conn_close(conn, POOL_CLOSE_RESET);
+					closed++;
+				}
+				else
+					conn->doomed = true;
+			}
+			/* a reset also ends a back-off: try again now */
+			if (pool->failing)
+			{
+				pool->retry_at = pool_now;
+				pool->failures = 0;
+			}
+			pool_schedule(pool, pool_now);
+			ereport(LOG,
+					(errmsg("pool \"%s\" reset: %d idle connections closed",
+							pool->shared->name, closed)));
+			return psprintf("RESET %d", closed);
+	}
+	elog(ERROR, "unknown administrative request %c", kind);
+	return NULL;				/* keep compiler quiet */
+}
