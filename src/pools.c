@@ -744,9 +744,20 @@ pool_reload_settings(void)
 	{
 		WPool	   *pool = pools[i];
 
+		dlist_iter	iter;
+
 		if (pool == NULL)
 			continue;
 		pool_apply_settings(pool);
+
+		/* lifetimes follow a new max_lifetime */
+		dlist_foreach(iter, &pool->conns)
+		{
+			WConn	   *conn = dlist_container(WConn, conns_node, iter.cur);
+
+			if (conn->connected_at != 0)
+				conn->expires_at = pool_conn_expiry(pool, conn->connected_at);
+		}
 		pool_schedule(pool, pool_now);
 		pool_dispatch(pool);
 	}

@@ -250,11 +250,12 @@ pool_conn_open(WPool *pool, bool reclaim, char **why)
 }
 
 /*
- * When a new connection reaches max_lifetime: up to a tenth earlier, at
- * random, so that connections opened together do not all close together.
+ * When a connection opened at connected_at reaches max_lifetime: up to a
+ * tenth earlier, at random, so that connections opened together do not all
+ * close together.  0 for never.
  */
-static TimestampTz
-pool_conn_expiry(WPool *pool)
+TimestampTz
+pool_conn_expiry(WPool *pool, TimestampTz connected_at)
 {
 	int64		lifetime_ms = pool->s.max_lifetime;
 
@@ -262,7 +263,7 @@ pool_conn_expiry(WPool *pool)
 		return 0;
 	lifetime_ms -= (int64) (pg_prng_double(&pg_global_prng_state) *
 							lifetime_ms / 10);
-	return pool_now + lifetime_ms * 1000;
+	return connected_at + lifetime_ms * 1000;
 }
 
 /*
@@ -324,7 +325,7 @@ pool_conn_connect_poll(WConn *conn)
 	conn->remote_pid = PQbackendPID(conn->conn);
 	conn->deadline = 0;
 	conn->connected_at = pool_now;
-	conn->expires_at = pool_conn_expiry(pool);
+	conn->expires_at = pool_conn_expiry(pool, pool_now);
 	conn->state = WC_IDLE;
 	pool->nconnecting--;
 	pg_atomic_fetch_add_u64(&pool->shared->connects, 1);
@@ -447,7 +448,7 @@ pool_conn_account(WConn *conn)
 }
 
 /*
- * A request takes a connection: count the checkout.
+ * A request takes a connection (counted once its command goes out).
  */
 static void
 pool_conn_checkout(WConn *conn, WRequest *req)
@@ -459,9 +460,6 @@ pool_conn_checkout(WConn *conn, WRequest *req)
 	conn->req = req;
 	conn->checked_out_at = pool_now;
 	conn->leak_reported = false;
-	pg_atomic_fetch_add_u64(&pool->shared->checkouts, 1);
-	pg_atomic_fetch_add_u64(&pool->shared->wait_us,
-							Max(pool_now - req->enqueued_at, 0));
 	if (pool->s.leak_threshold > 0)
 		pool_schedule(pool, TimestampTzPlusMilliseconds(pool_now,
 														pool->s.leak_threshold));
@@ -581,7 +579,10 @@ pool_conn_start_request(WConn *conn, WRequest *req)
 	conn->reset_sent = false;
 	conn->used_since_reset = true;
 	conn->last_role = req->role;
+	pg_atomic_fetch_add_u64(&pool->shared->checkouts, 1);
 	pg_atomic_fetch_add_u64(&pool->shared->queries, 1);
+	pg_atomic_fetch_add_u64(&pool->shared->wait_us,
+							Max(conn->checked_out_at - req->enqueued_at, 0));
 	pool_slot_set_state(conn, POOL_SLOT_ACTIVE, req);
 
 	if (req->nparams > 0)

@@ -232,5 +232,6 @@ extern void pool_slot_set_state(WConn *conn, PoolSlotState state,
 extern void pool_append_result_error(StringInfo buf, const PGresult *res,
 									 char type);
 extern bool pool_sql_may_change_state(const char *sql);
+extern TimestampTz pool_conn_expiry(WPool *pool, TimestampTz connected_at);
 
 #endif							/* POOL_WORKER_H */
