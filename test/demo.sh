@@ -85,12 +85,12 @@ remote_psql -d app -c "SELECT count(*) AS remote_connections_from_pool FROM pg_s
 
 say "pool.stats (one row per pool) and pool.connections (one row per connection)"
 local_psql -d postgres -x -c "SELECT * FROM pool.stats"
-local_psql -d postgres -c "SELECT connection_id, state, holder_pid, remote_pid, uses, connected_at FROM pool.connections"
+local_psql -d postgres -c "SELECT connection_id, state, holder_pid, remote_pid, remote_host, remote_port, uses, left(query, 40) AS last_query FROM pool.connections"
 
 cat <<EOF
 
 Both clusters are running.
-  local, with pool:  $( [ "$(id -u)" = 0 ] && echo "sudo -u $POOL_USER " )psql -h $DIR -p $LOCAL_PORT -U postgres postgres
+  local, with pool:  $( [ "$(id -u)" = 0 ] && echo "runuser -u $POOL_USER -- " )psql -h $DIR -p $LOCAL_PORT -U postgres postgres
   remote:            psql "$TARGET"
   a pooled query:    SELECT * FROM pool.query('$TARGET', 'SELECT now()') AS t(now timestamptz);
 Stop and remove both: $0 stop
