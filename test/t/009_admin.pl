@@ -48,6 +48,12 @@ is($local->safe_psql('postgres', 'SELECT string_agg(paused::text, \',\' ORDER BY
 my $waiter = busy("SELECT pool.exec('$target', 'SELECT 42');");
 ok(wait_until($local, 'SELECT waiting FROM pool.stats WHERE pool_id = 1', '1', 10),
 	'a new checkout waits while the pool is paused');
+is( $local->safe_psql(
+		'postgres',
+		"SELECT wait_event_type FROM pg_stat_activity WHERE query LIKE 'SELECT pool.exec%42%' AND pid <> pg_backend_pid()"
+	),
+	'Extension',
+	'the waiting session shows wait event type Extension in pg_stat_activity');
 $holder->query('SELECT 1');
 is($holder->{stderr}, '', 'the connection held before the pause finished its work');
 $holder->quit;
