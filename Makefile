@@ -13,6 +13,7 @@ OBJS = \
 	src/pools.o \
 	src/remote.o \
 	src/functions.o \
+	src/handles.o \
 	src/views.o
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
@@ -21,7 +22,7 @@ PGFILEDESC = "pool - shared pool of connections to remote PostgreSQL servers"
 PG_CPPFLAGS = -I$(libpq_srcdir)
 SHLIB_LINK_INTERNAL = $(libpq)
 
-REGRESS = pool_setup pool_query pool_errors pool_views
+REGRESS = pool_setup pool_query pool_errors pool_views pool_handles
 REGRESS_OPTS = --temp-instance=./tmp_check_regress \
 	--temp-config=$(srcdir)/test/regress.conf
 

@@ -23,6 +23,97 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION pool.exec(text, text, text[]) IS
 'run a command on a pooled connection and return its command tag';
 
+-- Reserved connections: a handle names one connection this session checked
+-- out, until pool.checkin or the end of the session (or of the local
+-- transaction, for scope 'transaction').
+
+CREATE FUNCTION pool.checkout(target text, scope text DEFAULT 'session')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pool_checkout_handle'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION pool.checkout(text, text) IS
+'reserve a pooled connection for this session (or transaction) and return its handle';
+
+CREATE FUNCTION pool.checkin(handle bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pool_checkin_handle'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION pool.checkin(bigint) IS
+'give a reserved connection back to its pool, rolled back and reset';
+
+CREATE FUNCTION pool.query(handle bigint, sql text,
+                           VARIADIC params text[] DEFAULT '{}')
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pool_query_handle'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION pool.query(bigint, text, text[]) IS
+'run a query on a reserved connection and return its rows';
+
+CREATE FUNCTION pool.exec(handle bigint, sql text,
+                          VARIADIC params text[] DEFAULT '{}')
+RETURNS text
+AS 'MODULE_PATHNAME', 'pool_exec_handle'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION pool.exec(bigint, text, text[]) IS
+'run a command on a reserved connection and return its command tag';
+
+-- Asynchronous commands and fan-out.
+
+CREATE FUNCTION pool.send(target text, sql text,
+                          VARIADIC params text[] DEFAULT '{}')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pool_send'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION pool.send(text, text, text[]) IS
+'start a command on a pooled connection and return a handle to fetch its result';
+
+CREATE FUNCTION pool.send(handle bigint, sql text,
+                          VARIADIC params text[] DEFAULT '{}')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pool_send_handle'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION pool.send(bigint, text, text[]) IS
+'start a command on a reserved connection; returns the handle';
+
+CREATE FUNCTION pool.is_busy(handle bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pool_is_busy'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION pool.is_busy(bigint) IS
+'is the command started on a handle still running';
+
+CREATE FUNCTION pool.fetch(handle bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pool_fetch'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION pool.fetch(bigint) IS
+'wait for the command started on a handle and return its rows';
+
+CREATE FUNCTION pool.cancel(handle bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pool_cancel'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION pool.cancel(bigint) IS
+'cancel the command started on a handle; false if none was running';
+
+CREATE FUNCTION pool.query_all(targets text[], sql text,
+                               VARIADIC params text[] DEFAULT '{}')
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pool_query_all'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION pool.query_all(text[], text, text[]) IS
+'run a query on every target at once; the first column of each row names its target';
+
 -- Monitoring.
 
 CREATE FUNCTION pool.stats(
@@ -46,6 +137,7 @@ CREATE FUNCTION pool.stats(
     OUT idle integer,
     OUT unchecked integer,
     OUT active integer,
+    OUT reserved integer,
     OUT validating integer,
     OUT connecting integer,
     OUT cleaning integer,
@@ -84,6 +176,7 @@ CREATE FUNCTION pool.connections(
     OUT worker integer,
     OUT state text,
     OUT holder_pid integer,
+    OUT handle bigint,
     OUT remote_pid integer,
     OUT remote_host text,
     OUT remote_port integer,

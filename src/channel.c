@@ -288,6 +288,28 @@ pool_ring_worker(int worker, int procno, int lane_no)
 }
 
 /*
+ * Create a lane's queues afresh for a request to a worker.  Setting the
+ * second end of a queue sets the latch of the first: our own end goes first
+ * each time, so that this wakes only ourselves.
+ */
+static void
+pool_lane_setup(PoolLane *lane, int worker, uint32 worker_generation,
+				PGPROC *worker_proc, uint64 seq, shm_mq **req, shm_mq **resp)
+{
+	lane->worker = worker;
+	lane->worker_generation = worker_generation;
+	lane->seq = seq;
+	*req = shm_mq_create(pool_lane_request_queue(lane),
+						 POOL_REQUEST_QUEUE_SIZE);
+	shm_mq_set_sender(*req, MyProc);
+	shm_mq_set_receiver(*req, worker_proc);
+	*resp = shm_mq_create(pool_lane_response_queue(lane),
+						  POOL_RESPONSE_QUEUE_SIZE);
+	shm_mq_set_receiver(*resp, MyProc);
+	shm_mq_set_sender(*resp, worker_proc);
+}
+
+/*
  * Submit a request to worker `worker` on a free lane and return once the
  * whole request is in the queue.  The caller then reads the response with
  * pool_call_receive, and must call pool_call_abandon if it stops early.
@@ -314,22 +336,9 @@ pool_call_start(PoolCall *call, int worker, StringInfo request)
 	lane = call->lane = pool_my_lane(call->lane_no);
 	call->seq = ++my_next_seq;
 
-	lane->worker = worker;
-	lane->worker_generation = call->worker_generation;
-	lane->seq = call->seq;
-
-	/*
-	 * Setting the second end of a queue sets the latch of the first: set our
-	 * own end first each time, so that this wakes only ourselves, and reset
-	 * our latch (the wait loops look at the queues before they wait).
-	 */
-	req = shm_mq_create(pool_lane_request_queue(lane), POOL_REQUEST_QUEUE_SIZE);
-	shm_mq_set_sender(req, MyProc);
-	shm_mq_set_receiver(req, worker_proc);
-	resp = shm_mq_create(pool_lane_response_queue(lane),
-						 POOL_RESPONSE_QUEUE_SIZE);
-	shm_mq_set_receiver(resp, MyProc);
-	shm_mq_set_sender(resp, worker_proc);
+	pool_lane_setup(lane, worker, call->worker_generation, worker_proc,
+					call->seq, &req, &resp);
+	/* that set our own latch; the wait loops look at the queues first */
 	ResetLatch(MyLatch);
 	CHECK_FOR_INTERRUPTS();		/* one that set the latch must not wait */
 	call->request = shm_mq_attach(req, NULL, NULL);
@@ -366,6 +375,57 @@ pool_call_start(PoolCall *call, int worker, StringInfo request)
 }
 
 /*
+ * Send a request without waiting for its answer, from places that must not
+ * wait or fail, such as a transaction's abort: only if a lane is free right
+ * away and the worker runs.  The worker hands the lane back once it has
+ * answered into it; no one reads the answer.  Returns whether it was sent.
+ */
+bool
+pool_call_post(int worker, StringInfo request)
+{
+	PoolWorkerInfo *info = pool_worker_info(worker);
+	PoolLane   *lane = NULL;
+	PGPROC	   *worker_proc;
+	shm_mq_handle *mqh;
+	shm_mq	   *req;
+	shm_mq	   *resp;
+	uint32		gen;
+	int			pgprocno;
+	int			lane_no;
+
+	if (my_session == 0)
+		return false;
+	for (lane_no = 0; lane_no < my_nsegments * POOL_LANES_PER_SEGMENT; lane_no++)
+	{
+		if (!my_lane_busy[lane_no] &&
+			pg_atomic_read_u32(&pool_my_lane(lane_no)->owner) == POOL_LANE_BACKEND)
+		{
+			lane = pool_my_lane(lane_no);
+			break;
+		}
+	}
+	gen = pg_atomic_read_u32(&info->generation);
+	pg_read_barrier();
+	pgprocno = info->pgprocno;
+	if (lane == NULL || gen % 2 == 0 || pgprocno < 0 ||
+		request->len > POOL_REQUEST_QUEUE_SIZE / 2)
+		return false;
+	worker_proc = GetPGProcByNumber(pgprocno);
+
+	pool_lane_setup(lane, worker, gen, worker_proc, ++my_next_seq,
+					&req, &resp);
+	mqh = shm_mq_attach(req, NULL, NULL);
+
+	pg_write_barrier();
+	pg_atomic_write_u32(&lane->owner, POOL_LANE_WORKER);
+	pool_mark_attention(worker, pool_my_procno(), lane_no);
+	/* an empty ring takes a small request whole */
+	(void) shm_mq_send(mqh, request->len, request->data, true, true);
+	pfree(mqh);
+	return true;
+}
+
+/*
  * Wait for the next response message of a call.  Returns false when the
  * worker is gone; the caller raises the error.
  */
@@ -397,6 +457,22 @@ pool_call_receive(PoolCall *call, char **data, Size *len)
 
 		pool_backend_wait(1000);
 	}
+}
+
+/*
+ * Is a call's command still running, its last record not yet delivered?
+ * (Once the worker has put the last record in the queue, it hands the lane
+ * back.)
+ */
+bool
+pool_call_is_busy(PoolCall *call)
+{
+	if (call->finished)
+		return false;
+	if (pg_atomic_read_u32(&pool_worker_info(call->worker)->generation) !=
+		call->worker_generation)
+		return false;			/* the worker is gone: fetch reports it */
+	return pg_atomic_read_u32(&call->lane->owner) == POOL_LANE_WORKER;
 }
 
 /*

@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * functions.c
- *	  The SQL functions that run remote commands: pool.query and pool.exec.
+ *	  The SQL functions that run one-shot remote commands (pool.query,
+ *	  pool.exec) and administer pools, and the calls all remote commands go
+ *	  through.
  *
  * A call resolves its target to a pool, sends one request through the
  * channel and reads the response records as they arrive: rows go into a
@@ -45,33 +47,11 @@ PG_FUNCTION_INFO_V1(pool_reset);
 /* Most parameters a remote statement can take (the protocol's limit). */
 #define POOL_MAX_PARAMS 65535
 
-/*
- * State of one call while its response streams in.
- */
-typedef struct PoolCallState
-{
-	PoolTarget	target;
-	const char *sql;
-	PoolCall	call;
-
-	/* for pool.query */
-	TupleDesc	tupdesc;
-	AttInMetadata *attinmeta;
-	Tuplestorestate *tupstore;
-	MemoryContext rowcxt;
-	Datum	   *values;
-	bool	   *nulls;
-	int			guc_nestlevel;	/* > 0 while remote date styles apply */
-	bool		have_rows;
-	int			converting;		/* column being converted, for context */
-
-	char	   *tag;			/* from the final record */
-} PoolCallState;
 
 /*
  * Refuse NULL arguments with a clear error.
  */
-static void
+void
 pool_check_not_null(FunctionCallInfo fcinfo, int arg, const char *what)
 {
 	if (PG_ARGISNULL(arg))
@@ -83,9 +63,9 @@ pool_check_not_null(FunctionCallInfo fcinfo, int arg, const char *what)
 /*
  * Encode the request: kind, pool, parameters out of band.
  */
-static void
+void
 pool_build_request(StringInfo buf, char kind, PoolTarget *target,
-				   text *sql, ArrayType *params)
+				   uint64 handle, text *sql, ArrayType *params)
 {
 	Datum	   *elems = NULL;
 	bool	   *elem_nulls = NULL;
@@ -113,6 +93,7 @@ pool_build_request(StringInfo buf, char kind, PoolTarget *target,
 	pool_put_uint32(buf, GetUserId());
 	pool_put_uint32(buf, target->pool_index);
 	pool_put_uint32(buf, target->pool_generation);
+	appendBinaryStringInfo(buf, (char *) &handle, sizeof(uint64));
 	pool_put_uint32(buf, nparams);
 	appendBinaryStringInfo(buf, VARDATA_ANY(sql), VARSIZE_ANY_EXHDR(sql));
 	appendStringInfoChar(buf, '\0');
@@ -253,13 +234,13 @@ pool_check_rowdesc(PoolCallState *st, const char *p, uint32 len)
 	intervalstyle = p;
 	p += strlen(p) + 1;
 
-	if (ncols != (uint32) st->tupdesc->natts)
+	if (ncols + st->first_col != (uint32) st->tupdesc->natts)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("remote query result rowtype does not match the specified FROM clause rowtype"),
-				 errdetail_plural("The remote query returned %u column, but the column definition list has %d.",
-								  "The remote query returned %u columns, but the column definition list has %d.",
-								  ncols, ncols, st->tupdesc->natts),
+				 errdetail_plural("The remote query returned %u column, but the column definition list has %d for it.",
+								  "The remote query returned %u columns, but the column definition list has %d for them.",
+								  ncols, ncols, st->tupdesc->natts - st->first_col),
 				 errcontext("remote SQL command on pool \"%s\": %s",
 							st->target.name, st->sql)));
 
@@ -267,7 +248,8 @@ pool_check_rowdesc(PoolCallState *st, const char *p, uint32 len)
 	{
 		Oid			remote_type = pool_get_uint32(p);
 		const char *name = p + sizeof(uint32);
-		Oid			local_type = getBaseType(TupleDescAttr(st->tupdesc, i)->atttypid);
+		Form_pg_attribute att = TupleDescAttr(st->tupdesc, st->first_col + i);
+		Oid			local_type = getBaseType(att->atttypid);
 		char		remote_cat;
 		char		local_cat;
 		bool		preferred;
@@ -296,13 +278,16 @@ pool_check_rowdesc(PoolCallState *st, const char *p, uint32 len)
 				 errmsg("remote column \"%s\" of type %s does not match type %s of column \"%s\" in the column definition list",
 						name, format_type_be(remote_type),
 						format_type_be(local_type),
-						NameStr(TupleDescAttr(st->tupdesc, i)->attname)),
+						NameStr(att->attname)),
 				 errcontext("remote SQL command on pool \"%s\": %s",
 							st->target.name, st->sql)));
 	}
 
-	/* A later result replaces an earlier one, as with dblink. */
-	if (st->have_rows)
+	/*
+	 * A later result replaces an earlier one, as with dblink (except in
+	 * pool.query_all, whose tuplestore holds the rows of every target).
+	 */
+	if (st->have_rows && st->first_col == 0)
 	{
 		tuplestore_clear(st->tupstore);
 		st->have_rows = false;
@@ -336,7 +321,12 @@ pool_store_row(PoolCallState *st, const char *p, uint32 len)
 	int			i;
 
 	old = MemoryContextSwitchTo(st->rowcxt);
-	for (i = 0; i < tupdesc->natts; i++)
+	for (i = 0; i < st->first_col; i++)
+	{
+		st->values[i] = st->label;
+		st->nulls[i] = false;
+	}
+	for (i = st->first_col; i < tupdesc->natts; i++)
 	{
 		int32		vlen;
 		char	   *value = NULL;
@@ -412,17 +402,58 @@ pool_handle_message(PoolCallState *st, const char *data, Size len)
 }
 
 /*
- * Run one request to its end.
+ * Prepare a call to put the rows it receives into the tuplestore of a
+ * materialize-mode SRF; the first first_col columns get label.
  */
-static void
-pool_run(PoolCallState *st, char kind, text *sql, ArrayType *params)
+void
+pool_call_init_rows(PoolCallState *st, ReturnSetInfo *rsinfo, int first_col)
+{
+	st->tupdesc = rsinfo->setDesc;
+	st->tupstore = rsinfo->setResult;
+	st->attinmeta = TupleDescGetAttInMetadata(st->tupdesc);
+	st->values = palloc(sizeof(Datum) * st->tupdesc->natts);
+	st->nulls = palloc(sizeof(bool) * st->tupdesc->natts);
+	st->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pool row",
+									   ALLOCSET_DEFAULT_SIZES);
+	st->first_col = first_col;
+	st->have_rows = false;
+}
+
+/*
+ * Send a call's request (on st->handle's connection if set, else to
+ * st->target's pool); the queue handles live in CurrentMemoryContext.
+ */
+void
+pool_call_send(PoolCallState *st, char kind, text *sql, ArrayType *params)
 {
 	StringInfoData request;
-	ErrorContextCallback errcb;
 
 	st->sql = text_to_cstring(sql);
 	st->converting = -1;
-	pool_build_request(&request, kind, &st->target, sql, params);
+	pool_build_request(&request, kind, &st->target, st->handle, sql, params);
+
+	PG_TRY();
+	{
+		pool_call_start(&st->call, st->target.worker, &request);
+	}
+	PG_CATCH();
+	{
+		pool_call_abandon(&st->call);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	pfree(request.data);
+}
+
+/*
+ * Read a call's response to its final record: rows into the tuplestore (if
+ * any), notices raised, the command tag kept, an error re-thrown.  On any
+ * error the call is abandoned, so the worker cancels what runs remotely.
+ */
+void
+pool_call_read(PoolCallState *st)
+{
+	ErrorContextCallback errcb;
 
 	errcb.callback = pool_convert_context;
 	errcb.arg = st;
@@ -431,9 +462,6 @@ pool_run(PoolCallState *st, char kind, text *sql, ArrayType *params)
 
 	PG_TRY();
 	{
-		pool_call_start(&st->call, st->target.worker, &request);
-		pfree(request.data);
-
 		for (;;)
 		{
 			char	   *data;
@@ -459,7 +487,25 @@ pool_run(PoolCallState *st, char kind, text *sql, ArrayType *params)
 
 	error_context_stack = errcb.previous;
 	if (st->guc_nestlevel > 0)
+	{
 		AtEOXact_GUC(true, st->guc_nestlevel);
+		st->guc_nestlevel = 0;
+	}
+	if (st->rowcxt != NULL)
+	{
+		MemoryContextDelete(st->rowcxt);
+		st->rowcxt = NULL;
+	}
+}
+
+/*
+ * Send a request and read its response.
+ */
+void
+pool_call_run(PoolCallState *st, char kind, text *sql, ArrayType *params)
+{
+	pool_call_send(st, kind, sql, params);
+	pool_call_read(st);
 }
 
 /*
@@ -480,19 +526,10 @@ pool_query(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
 
 	memset(&st, 0, sizeof(st));
-	st.tupdesc = rsinfo->setDesc;
-	st.tupstore = rsinfo->setResult;
-	st.attinmeta = TupleDescGetAttInMetadata(st.tupdesc);
-	st.values = palloc(sizeof(Datum) * st.tupdesc->natts);
-	st.nulls = palloc(sizeof(bool) * st.tupdesc->natts);
-	st.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pool row",
-									  ALLOCSET_DEFAULT_SIZES);
-
+	pool_call_init_rows(&st, rsinfo, 0);
 	pool_resolve_target(PG_GETARG_TEXT_PP(0), &st.target);
-	pool_run(&st, POOL_REQ_QUERY, PG_GETARG_TEXT_PP(1),
-			 PG_GETARG_ARRAYTYPE_P(2));
-
-	MemoryContextDelete(st.rowcxt);
+	pool_call_run(&st, POOL_REQ_QUERY, PG_GETARG_TEXT_PP(1),
+				  PG_GETARG_ARRAYTYPE_P(2));
 	return (Datum) 0;
 }
 
@@ -511,8 +548,8 @@ pool_exec(PG_FUNCTION_ARGS)
 
 	memset(&st, 0, sizeof(st));
 	pool_resolve_target(PG_GETARG_TEXT_PP(0), &st.target);
-	pool_run(&st, POOL_REQ_EXEC, PG_GETARG_TEXT_PP(1),
-			 PG_GETARG_ARRAYTYPE_P(2));
+	pool_call_run(&st, POOL_REQ_EXEC, PG_GETARG_TEXT_PP(1),
+				  PG_GETARG_ARRAYTYPE_P(2));
 
 	PG_RETURN_TEXT_P(cstring_to_text(st.tag));
 }
@@ -541,7 +578,7 @@ pool_admin_call(FunctionCallInfo fcinfo, char kind)
 
 		memset(&st, 0, sizeof(st));
 		st.target = targets[i];
-		pool_run(&st, kind, cstring_to_text(""), NULL);
+		pool_call_run(&st, kind, cstring_to_text(""), NULL);
 		number = strchr(st.tag, ' ');
 		if (number != NULL)
 			total += atoi(number + 1);

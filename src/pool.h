@@ -55,6 +55,9 @@
 #include "storage/dsm.h"
 #include "storage/lwlock.h"
 #include "storage/shm_mq.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/array.h"
 #include "utils/timestamp.h"
 
 /* This backend's index in the PGPROC array. */
@@ -105,6 +108,7 @@ typedef enum PoolSlotState
 	POOL_SLOT_IDLE,
 	POOL_SLOT_VALIDATING,		/* checked before it is handed out */
 	POOL_SLOT_ACTIVE,			/* running a request */
+	POOL_SLOT_RESERVED,			/* checked out by a session, between commands */
 	POOL_SLOT_CLEANING			/* cancelling, draining, rolling back,
 								 * resetting */
 } PoolSlotState;
@@ -203,7 +207,19 @@ typedef struct PoolSlot
 	TimestampTz last_used_at;
 	uint64		uses;			/* checkouts */
 	uint64		queries;		/* statements run */
+	uint64		handle;			/* of the session holding it, or 0 */
 } PoolSlot;
+
+/*
+ * Handles.  A reserved connection's handle names its slot and the
+ * reservation, so a handle from a connection checked in since is never
+ * taken for another: (reservation number << POOL_HANDLE_SLOT_BITS) | (slot
+ * index + 1).  Handles of asynchronous one-shot commands (pool.send on a
+ * target) live only in the backend and have POOL_HANDLE_ASYNC_BIT set.
+ */
+#define POOL_HANDLE_SLOT_BITS	20
+#define POOL_HANDLE_SLOT(h)		((int) ((h) & ((1 << POOL_HANDLE_SLOT_BITS) - 1)) - 1)
+#define POOL_HANDLE_ASYNC_BIT	(INT64CONST(1) << 62)
 
 /*
  * Per-worker state.  The doorbell is a bitmap over backends (by pgprocno):
@@ -292,6 +308,8 @@ typedef struct PoolLane
 #define POOL_REQ_PAUSE		'P' /* administration of a pool */
 #define POOL_REQ_RESUME		'U'
 #define POOL_REQ_RESET		'S'
+#define POOL_REQ_CHECKOUT	'C' /* reserve a connection for the session */
+#define POOL_REQ_CHECKIN	'I' /* give it back */
 
 /*
  * Response records.  A response message holds one or more records, each a
@@ -330,6 +348,8 @@ extern void pool_call_start(PoolCall *call, int worker, StringInfo request);
 extern bool pool_call_receive(PoolCall *call, char **data, Size *len);
 extern void pool_call_abandon(PoolCall *call);
 extern void pool_call_finish(PoolCall *call);
+extern bool pool_call_post(int worker, StringInfo request);
+extern bool pool_call_is_busy(PoolCall *call);
 extern void pool_ring_worker(int worker, int procno, int lane_no);
 
 /* target.c */
@@ -343,6 +363,43 @@ typedef struct PoolTarget
 
 extern void pool_resolve_target(text *target, PoolTarget *result);
 extern int	pool_lookup_pools(text *pool_name, PoolTarget *results);
+
+/* functions.c: one command and its response, as the backend sees it */
+typedef struct PoolCallState
+{
+	PoolTarget	target;
+	uint64		handle;			/* reserved connection it runs on, or 0 */
+	char	   *sql;
+	PoolCall	call;
+
+	/* rows, when wanted */
+	TupleDesc	tupdesc;
+	AttInMetadata *attinmeta;
+	Tuplestorestate *tupstore;
+	MemoryContext rowcxt;
+	Datum	   *values;
+	bool	   *nulls;
+	int			first_col;		/* columns before the remote ones, set to
+								 * label */
+	Datum		label;
+	int			guc_nestlevel;	/* > 0 while remote date styles apply */
+	bool		have_rows;
+	int			converting;		/* column being converted, for context */
+
+	char	   *tag;			/* from the final record */
+} PoolCallState;
+
+extern void pool_check_not_null(FunctionCallInfo fcinfo, int arg,
+								const char *what);
+extern void pool_build_request(StringInfo buf, char kind, PoolTarget *target,
+							   uint64 handle, text *sql, ArrayType *params);
+extern void pool_call_init_rows(PoolCallState *st, ReturnSetInfo *rsinfo,
+								int first_col);
+extern void pool_call_send(PoolCallState *st, char kind, text *sql,
+						   ArrayType *params);
+extern void pool_call_read(PoolCallState *st);
+extern void pool_call_run(PoolCallState *st, char kind, text *sql,
+						  ArrayType *params);
 
 /* worker.c */
 extern void pool_register_workers(void);

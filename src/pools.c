@@ -584,7 +584,7 @@ pool_maintain(WPool *pool)
 			WConn	   *conn = dlist_container(WConn, conns_node, iter.cur);
 			TimestampTz leak_at;
 
-			if (conn->req == NULL || conn->leak_reported)
+			if ((conn->req == NULL && !conn->reserved) || conn->leak_reported)
 				continue;
 			leak_at = TimestampTzPlusMilliseconds(conn->checked_out_at,
 												  s->leak_threshold);
@@ -597,6 +597,7 @@ pool_maintain(WPool *pool)
 			ereport(LOG,
 					(errmsg("pool \"%s\": connection to remote pid %d has been checked out by process %d for %ld ms",
 							pool->shared->name, conn->remote_pid,
+							conn->reserved ? conn->peer->pid :
 							conn->req->holder_pid,
 							(long) ((pool_now - conn->checked_out_at) / 1000)),
 					 errhint("Its command is shown in pool.connections.")));

@@ -59,6 +59,7 @@ static void pool_cancel_start(WConn *conn);
 static void pool_cancel_event(WConn *conn);
 static void pool_cancel_finish(WConn *conn);
 static void pool_notice_receiver(void *arg, const PGresult *res);
+static void pool_conn_fail_parked(WConn *conn, const char *why);
 
 /*
  * Publish a connection's state in its slot; req is the request it serves or
@@ -72,7 +73,8 @@ pool_slot_set_state(WConn *conn, PoolSlotState state, WRequest *req)
 	pool_begin_write(&slot->changecount);
 	slot->state = state;
 	slot->remote_pid = conn->remote_pid;
-	slot->holder_pid = req ? req->holder_pid : 0;
+	slot->holder_pid = req ? req->holder_pid :
+		(conn->reserved ? conn->peer->pid : 0);
 	if (req != NULL)
 		slot->holder_role = req->role;
 	if (state == POOL_SLOT_VALIDATING || state == POOL_SLOT_ACTIVE)
@@ -123,6 +125,7 @@ pool_slot_claim(WPool *pool, int worker)
 			slot->last_used_at = 0;
 			slot->uses = 0;
 			slot->queries = 0;
+			slot->handle = 0;
 			slot->query[0] = '\0';
 			pool_end_write(&slot->changecount);
 			LWLockRelease(pool_shared->lock);
@@ -139,6 +142,7 @@ pool_slot_free(PoolSlot *slot)
 	pool_begin_write(&slot->changecount);
 	slot->state = POOL_SLOT_EMPTY;
 	slot->holder_pid = 0;
+	slot->handle = 0;
 	pool_end_write(&slot->changecount);
 
 	LWLockAcquire(pool_shared->lock, LW_EXCLUSIVE);
@@ -242,6 +246,7 @@ pool_conn_open(WPool *pool, bool reclaim, char **why)
 												 pool->s.connect_timeout);
 	dlist_push_tail(&pool_all_conns, &conn->all_node);
 	dlist_push_tail(&pool->conns, &conn->conns_node);
+	pool_slot_conns[slot_index] = conn;
 	pool->nconns++;
 	pool->nconnecting++;
 
@@ -399,6 +404,7 @@ pool_conn_event(WConn *conn, pgsocket fd, uint32 events)
 			pool_conn_connect_poll(conn);
 			break;
 		case WC_IDLE:
+		case WC_RESERVED:
 			pool_conn_idle_input(conn);
 			break;
 		case WC_VALIDATING:
@@ -478,9 +484,19 @@ pool_conn_give_back(WConn *conn, const char *why)
 	ereport(DEBUG1,
 			(errmsg_internal("pool \"%s\": replacing connection to remote pid %d: %s",
 							 conn->pool->shared->name, conn->remote_pid, why)));
-	pool_conn_account(conn);
 	conn->req = NULL;
 	req->conn = NULL;
+	if (conn->reserved)
+	{
+		/* a session's own connection cannot be swapped under it */
+		pool_request_error(req, "08006",
+						   "the connection of this handle was lost",
+						   why, "Check the handle in and take another.");
+		pool_request_done(req);
+		pool_conn_close(conn, POOL_CLOSE_BROKEN);
+		return;
+	}
+	pool_conn_account(conn);
 	pool_conn_close(conn, POOL_CLOSE_BROKEN);
 	pool_request_retry(req);
 }
@@ -570,19 +586,34 @@ pool_conn_start_request(WConn *conn, WRequest *req)
 	WPool	   *pool = conn->pool;
 	int			ok;
 
-	Assert(conn->state == WC_IDLE);
+	Assert(conn->state == WC_IDLE || conn->state == WC_RESERVED);
 
-	if (conn->req != req)
-		pool_conn_checkout(conn, req);
+	if (conn->reserved)
+	{
+		/* a command of the session that holds it */
+		req->state = WR_RUNNING;
+		req->conn = conn;
+		conn->req = req;
+	}
+	else
+	{
+		if (conn->req != req)
+			pool_conn_checkout(conn, req);
+		pg_atomic_fetch_add_u64(&pool->shared->checkouts, 1);
+		pg_atomic_fetch_add_u64(&pool->shared->wait_us,
+								Max(conn->checked_out_at - req->enqueued_at, 0));
+		if (req->kind == POOL_REQ_CHECKOUT)
+		{
+			pool_conn_reserve(conn, req);
+			return;
+		}
+	}
 	conn->state = WC_BUSY;
 	conn->rollback_sent = false;
 	conn->reset_sent = false;
 	conn->used_since_reset = true;
 	conn->last_role = req->role;
-	pg_atomic_fetch_add_u64(&pool->shared->checkouts, 1);
 	pg_atomic_fetch_add_u64(&pool->shared->queries, 1);
-	pg_atomic_fetch_add_u64(&pool->shared->wait_us,
-							Max(conn->checked_out_at - req->enqueued_at, 0));
 	pool_slot_set_state(conn, POOL_SLOT_ACTIVE, req);
 
 	if (req->nparams > 0)
@@ -836,6 +867,24 @@ pool_conn_request_complete(WConn *conn)
 	WRequest   *req = conn->req;
 	bool		clean;
 
+	if (conn->reserved)
+	{
+		/* back to the session that holds it, transaction and all */
+		conn->req = NULL;
+		req->conn = NULL;
+		conn->dirty = true;
+		if (PQstatus(conn->conn) == CONNECTION_OK)
+		{
+			conn->state = WC_RESERVED;
+			pool_slot_set_state(conn, POOL_SLOT_RESERVED, req);
+			pool_conn_want(conn, WL_SOCKET_READABLE);
+		}
+		pool_request_done(req);
+		if (PQstatus(conn->conn) != CONNECTION_OK)
+			pool_conn_close(conn, POOL_CLOSE_BROKEN);
+		return;
+	}
+
 	pool_conn_account(conn);
 	conn->req = NULL;
 	req->conn = NULL;
@@ -929,6 +978,27 @@ pool_conn_pump_cleaning(WConn *conn)
 				return;
 			}
 			pool_cancel_finish(conn);
+		}
+
+		if (conn->reserved)
+		{
+			/*
+			 * A command of the session holding it was cancelled: the
+			 * connection stays the session's, its transaction left to it.
+			 */
+			conn->state = WC_RESERVED;
+			conn->deadline = 0;
+			pool_slot_set_state(conn, POOL_SLOT_RESERVED, NULL);
+			pool_conn_want(conn, WL_SOCKET_READABLE);
+			if (conn->parked != NULL)
+			{
+				WRequest   *next = conn->parked;
+
+				conn->parked = NULL;
+				next->parked_on = NULL;
+				pool_conn_start_request(conn, next);
+			}
+			return;
 		}
 
 		ts = PQtransactionStatus(conn->conn);
@@ -1080,7 +1150,15 @@ pool_conn_close(WConn *conn, PoolCloseReason reason)
 		dlist_delete(&conn->pool_node);
 		conn->in_idle_list = false;
 	}
+	if (conn->reserved)
+	{
+		/* its handle is dead: the session hears it at its next use */
+		dlist_delete(&conn->peer_node);
+		conn->reserved = false;
+	}
+	pool_conn_fail_parked(conn, "the connection of this handle was lost");
 	dlist_delete(&conn->conns_node);
+	pool_slot_conns[conn->slot_index] = NULL;
 	if (conn->cancel_conn != NULL)
 	{
 		conn->cancel_sent = false;
@@ -1280,6 +1358,93 @@ pool_notice_receiver(void *arg, const PGresult *res)
 				(errmsg_internal("pool \"%s\": remote pid %d: %s",
 								 conn->pool->shared->name, conn->remote_pid,
 								 pchomp(PQresultErrorMessage(res)))));
+}
+
+/*
+ * A command waiting for a reserved connection to be cleaned cannot run on
+ * it any more.
+ */
+static void
+pool_conn_fail_parked(WConn *conn, const char *why)
+{
+	WRequest   *req = conn->parked;
+
+	if (req == NULL)
+		return;
+	conn->parked = NULL;
+	req->parked_on = NULL;
+	pool_request_error(req, "08006", why, NULL, NULL);
+	pool_request_done(req);
+}
+
+/*
+ * A checkout request got a connection: it is the session's until it checks
+ * it in or ends.  The answer carries the handle.
+ */
+void
+pool_conn_reserve(WConn *conn, WRequest *req)
+{
+	static uint64 reservations = 0;
+
+	conn->reserved = true;
+	conn->handle = (++reservations << POOL_HANDLE_SLOT_BITS) |
+		(uint64) (conn->slot_index + 1);
+	conn->peer = req->peer;
+	conn->dirty = true;			/* whatever the session does, reset it */
+	dlist_push_tail(&req->peer->reserved, &conn->peer_node);
+	conn->state = WC_RESERVED;
+	conn->req = NULL;
+	req->conn = NULL;
+
+	pool_begin_write(&conn->slot->changecount);
+	conn->slot->handle = conn->handle;
+	conn->slot->uses++;
+	pool_end_write(&conn->slot->changecount);
+	pool_slot_set_state(conn, POOL_SLOT_RESERVED, req);
+	pool_conn_want(conn, WL_SOCKET_READABLE);
+
+	req->tag = psprintf("CHECKOUT " UINT64_FORMAT, conn->handle);
+	pool_request_done(req);
+}
+
+/*
+ * The session checked the connection in, or ended: clean it (roll back,
+ * reset) and give it back to the pool.
+ */
+void
+pool_conn_unreserve(WConn *conn)
+{
+	Assert(conn->reserved);
+
+	dlist_delete(&conn->peer_node);
+	conn->reserved = false;
+	conn->peer = NULL;
+	conn->dirty = true;
+	pool_conn_fail_parked(conn, "canceling the command of a handle that was checked in");
+	pool_begin_write(&conn->slot->changecount);
+	conn->slot->handle = 0;
+	pool_end_write(&conn->slot->changecount);
+
+	if (conn->req != NULL)
+	{
+		/* a command still runs on it: it fails; cancel it, then clean */
+		WRequest   *req = conn->req;
+
+		req->conn = NULL;
+		pool_request_error(req, "57014",
+						   "canceling the command of a handle that was checked in",
+						   NULL, NULL);
+		pool_request_done(req);
+		pool_conn_abandon(conn);
+		return;
+	}
+	pool_conn_account(conn);
+	if (conn->state == WC_RESERVED)
+	{
+		conn->state = WC_IDLE;
+		pool_conn_start_cleaning(conn);
+	}
+	/* a connection being cleaned goes on to the pool when it is done */
 }
 
 /*

@@ -35,8 +35,8 @@ PG_FUNCTION_INFO_V1(pool_stats);
 PG_FUNCTION_INFO_V1(pool_connections);
 PG_FUNCTION_INFO_V1(pool_stats_reset);
 
-#define POOL_STATS_COLS			42
-#define POOL_CONNECTIONS_COLS	15
+#define POOL_STATS_COLS			43
+#define POOL_CONNECTIONS_COLS	16
 
 static const char *const slot_state_names[] = {
 	[POOL_SLOT_EMPTY] = "empty",
@@ -44,6 +44,7 @@ static const char *const slot_state_names[] = {
 	[POOL_SLOT_IDLE] = "idle",
 	[POOL_SLOT_VALIDATING] = "validating",
 	[POOL_SLOT_ACTIVE] = "active",
+	[POOL_SLOT_RESERVED] = "reserved",
 	[POOL_SLOT_CLEANING] = "cleaning",
 };
 
@@ -163,11 +164,13 @@ pool_stats(PG_FUNCTION_ARGS)
 		values[j++] = Int32GetDatum(s->leak_threshold);
 		values[j++] = CStringGetTextDatum(s->reset_query);
 		values[j++] = Int32GetDatum(c[POOL_SLOT_IDLE] + c[POOL_SLOT_ACTIVE] +
+									c[POOL_SLOT_RESERVED] +
 									c[POOL_SLOT_VALIDATING] +
 									c[POOL_SLOT_CLEANING]);
 		values[j++] = Int32GetDatum(c[POOL_SLOT_IDLE]);
 		values[j++] = Int32GetDatum(c[SLOT_UNCHECKED]);
 		values[j++] = Int32GetDatum(c[POOL_SLOT_ACTIVE]);
+		values[j++] = Int32GetDatum(c[POOL_SLOT_RESERVED]);
 		values[j++] = Int32GetDatum(c[POOL_SLOT_VALIDATING]);
 		values[j++] = Int32GetDatum(c[POOL_SLOT_CONNECTING]);
 		values[j++] = Int32GetDatum(c[POOL_SLOT_CLEANING]);
@@ -248,6 +251,9 @@ pool_connections(PG_FUNCTION_ARGS)
 		values[j] = Int32GetDatum(copy.holder_pid);
 		nulls[j] = copy.holder_pid == 0;
 		j++;
+		values[j] = Int64GetDatum((int64) copy.handle);
+		nulls[j] = copy.handle == 0;
+		j++;
 		values[j] = Int32GetDatum(copy.remote_pid);
 		nulls[j] = copy.remote_pid == 0;
 		j++;
@@ -260,6 +266,7 @@ pool_connections(PG_FUNCTION_ARGS)
 		values[j] = pool_timestamp_datum(copy.connected_at, &nulls[j]);
 		j++;
 		values[j] = pool_timestamp_datum(copy.state == POOL_SLOT_ACTIVE ||
+										 copy.state == POOL_SLOT_RESERVED ||
 										 copy.state == POOL_SLOT_VALIDATING ?
 										 copy.checked_out_at : 0, &nulls[j]);
 		j++;

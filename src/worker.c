@@ -50,18 +50,6 @@
 #include "pool.h"
 #include "worker.h"
 
-/*
- * The worker's view of one backend session.
- */
-typedef struct WPeer
-{
-	int			procno;
-	uint64		session;
-	int			pid;
-	dsm_segment *segments[POOL_MAX_SEGMENTS];
-	WRequest   *requests[POOL_MAX_LANES];
-	uint64		last_seq[POOL_MAX_LANES];
-} WPeer;
 
 TimestampTz pool_now;
 
@@ -69,6 +57,7 @@ static int	my_index;
 static PoolWorkerInfo *my_info;
 static uint32 my_generation;
 static WPeer **peers;			/* by pgprocno */
+WConn	  **pool_slot_conns;		/* this worker's connections, by slot */
 dlist_head	pool_all_conns = DLIST_STATIC_INIT(pool_all_conns);
 MemoryContext pool_worker_cxt;
 static dlist_head reading = DLIST_STATIC_INIT(reading);
@@ -84,6 +73,7 @@ static WConn *current_conn = NULL;	/* for error recovery */
 static WRequest *current_request = NULL;
 
 static void pool_request_abandon(WRequest *req);
+static void pool_request_on_handle(WRequest *req);
 static void pool_request_release(WRequest *req);
 static void pool_recover(void);
 static void pool_worker_forget(int w);
@@ -401,7 +391,13 @@ pool_request_abandon(WRequest *req)
 			dlist_delete(&req->node);
 			break;
 		case WR_WAITING:
-			pool_dequeue(req->pool, req);
+			if (req->parked_on != NULL)
+			{
+				req->parked_on->parked = NULL;
+				req->parked_on = NULL;
+			}
+			else
+				pool_dequeue(req->pool, req);
 			break;
 		case WR_RUNNING:
 			{
@@ -435,7 +431,7 @@ pool_request_parse(WRequest *req, const char *data, Size len)
 	memcpy(copy, data, len);
 	copy[len] = '\0';
 
-	if (len < 1 + 4 * sizeof(uint32))
+	if (len < 1 + 4 * sizeof(uint32) + sizeof(uint64))
 		return false;
 	req->kind = *p++;
 	req->role = (Oid) pool_get_uint32(p);
@@ -444,6 +440,8 @@ pool_request_parse(WRequest *req, const char *data, Size len)
 	p += sizeof(uint32);
 	req->pool_generation = pool_get_uint32(p);
 	p += sizeof(uint32);
+	memcpy(&req->handle, p, sizeof(uint64));
+	p += sizeof(uint64);
 	req->nparams = (int) pool_get_uint32(p);
 	p += sizeof(uint32);
 	req->sql = p;
@@ -507,6 +505,13 @@ pool_request_read(WRequest *req)
 		return;
 	}
 
+	if (req->handle != 0)
+	{
+		dlist_delete(&req->node);
+		pool_request_on_handle(req);
+		return;
+	}
+
 	req->pool = pool_get(req->pool_index, req->pool_generation);
 	if (req->pool == NULL)
 	{
@@ -518,7 +523,8 @@ pool_request_read(WRequest *req)
 	}
 
 	dlist_delete(&req->node);
-	if (req->kind != POOL_REQ_QUERY && req->kind != POOL_REQ_EXEC)
+	if (req->kind != POOL_REQ_QUERY && req->kind != POOL_REQ_EXEC &&
+		req->kind != POOL_REQ_CHECKOUT)
 	{
 		req->state = WR_FINISHING;
 		req->tag = pool_admin(req->pool, req->kind);
@@ -527,6 +533,66 @@ pool_request_read(WRequest *req)
 	}
 	req->may_change_state = pool_sql_may_change_state(req->sql);
 	pool_enqueue(req->pool, req, false);
+}
+
+/*
+ * A request on a reserved connection: a command, or its check-in.  The
+ * handle must be one this session holds.
+ */
+static void
+pool_request_on_handle(WRequest *req)
+{
+	WConn	   *conn = NULL;
+	int			slot = POOL_HANDLE_SLOT(req->handle);
+
+	if (slot >= 0 && slot < pool_shared->max_connections)
+		conn = pool_slot_conns[slot];
+	if (conn == NULL || !conn->reserved || conn->handle != req->handle ||
+		conn->peer != req->peer)
+	{
+		pool_request_error(req, "08003",
+						   psprintf("connection of handle " UINT64_FORMAT " is gone",
+									req->handle),
+						   "It was closed after its remote connection failed, or checked in.",
+						   NULL);
+		pool_request_done(req);
+		return;
+	}
+	req->pool = conn->pool;
+
+	if (req->kind == POOL_REQ_CHECKIN)
+	{
+		pool_conn_unreserve(conn);
+		req->tag = pstrdup("CHECKIN");
+		pool_request_done(req);
+		return;
+	}
+
+	if (conn->state == WC_CLEANING && conn->parked == NULL)
+	{
+		/*
+		 * Its last command was cancelled and it is still being drained: the
+		 * next command waits for that.
+		 */
+		req->state = WR_WAITING;
+		req->may_change_state = true;
+		req->enqueued_at = pool_now;
+		conn->parked = req;
+		req->parked_on = conn;
+		return;
+	}
+	if (conn->state != WC_RESERVED)
+	{
+		pool_request_error(req, "55006",
+						   psprintf("another command is already in progress on handle " UINT64_FORMAT,
+									req->handle),
+						   NULL, "Fetch or cancel the command in progress first.");
+		pool_request_done(req);
+		return;
+	}
+	req->may_change_state = true;	/* a reserved connection is reset anyway */
+	req->enqueued_at = pool_now;
+	pool_conn_start_request(conn, req);
 }
 
 /* ----------------------------------------------------------------
@@ -547,6 +613,9 @@ pool_peer_gone(WPeer *peer)
 		if (peer->requests[i] != NULL)
 			pool_request_abandon(peer->requests[i]);
 	}
+	/* what the session held comes back, cleaned */
+	while (!dlist_is_empty(&peer->reserved))
+		pool_conn_unreserve(dlist_head_element(WConn, peer_node, &peer->reserved));
 	for (i = 0; i < POOL_MAX_SEGMENTS; i++)
 	{
 		if (peer->segments[i] != NULL)
@@ -676,6 +745,7 @@ pool_peer_rang(int procno)
 		peer->procno = procno;
 		peer->session = session;
 		peer->pid = dir->pid;
+		dlist_init(&peer->reserved);
 		peers[procno] = peer;
 	}
 
@@ -906,6 +976,8 @@ pool_recover(void)
 	{
 		if (req->state == WR_READING)
 			dlist_delete(&req->node);
+		else if (req->state == WR_WAITING && req->parked_on != NULL)
+			req->parked_on->parked = NULL;
 		else if (req->state == WR_WAITING)
 			pool_dequeue(req->pool, req);
 		req->conn = NULL;
@@ -1053,6 +1125,7 @@ pool_worker_main(Datum main_arg)
 	my_info = pool_worker_info(my_index);
 	peers = palloc0(sizeof(WPeer *) * pool_shared->max_backends);
 	pool_pools_init(my_index);
+	pool_slot_conns = palloc0(sizeof(WConn *) * pool_shared->max_connections);
 	wes_size = 2 + 2 * pool_shared->max_connections;
 	occurred = palloc0(sizeof(WaitEvent) * wes_size);
 

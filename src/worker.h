@@ -82,6 +82,7 @@ typedef enum WConnState
 {
 	WC_CONNECTING,
 	WC_IDLE,
+	WC_RESERVED,				/* checked out by a session, between commands */
 	WC_VALIDATING,				/* pre-ping before serving conn->req */
 	WC_BUSY,					/* serving a request */
 	WC_CLEANING,				/* cancelling, draining, rolling back,
@@ -117,6 +118,11 @@ typedef struct WConn
 	bool		leak_reported;
 	bool		doomed;			/* pool.reset(): close at check-in */
 	bool		dirty;			/* session state may have changed */
+	bool		reserved;		/* checked out by a session (pool.checkout) */
+	uint64		handle;			/* its handle while reserved */
+	struct WPeer *peer;			/* the session holding it */
+	struct WRequest *parked;	/* its next command, waiting for cleaning */
+	dlist_node	peer_node;		/* in peer->reserved */
 	bool		used_since_reset;	/* served a request since its last reset */
 	Oid			last_role;		/* local role of its last request */
 	bool		rollback_sent;
@@ -159,6 +165,7 @@ typedef struct WRequest
 
 	char		kind;
 	Oid			role;			/* local role the request runs for */
+	uint64		handle;			/* reserved connection to run on, or 0 */
 	int			pool_index;
 	uint32		pool_generation;
 	WPool	   *pool;
@@ -168,6 +175,7 @@ typedef struct WRequest
 	bool		may_change_state;	/* SQL that may change session state */
 
 	WConn	   *conn;
+	WConn	   *parked_on;		/* reserved connection it waits for */
 	TimestampTz enqueued_at;
 	int			retried;		/* times moved off a dead connection */
 	bool		has_rowdesc;	/* current result's description was sent */
@@ -179,8 +187,23 @@ typedef struct WRequest
 	char	   *tag;			/* last command tag */
 } WRequest;
 
+/*
+ * The worker's view of one backend session.
+ */
+typedef struct WPeer
+{
+	int			procno;
+	uint64		session;
+	int			pid;
+	dsm_segment *segments[POOL_MAX_SEGMENTS];
+	WRequest   *requests[POOL_MAX_LANES];
+	uint64		last_seq[POOL_MAX_LANES];
+	dlist_head	reserved;		/* WConn the session holds */
+} WPeer;
+
 /* worker.c */
 extern TimestampTz pool_now;
+extern WConn **pool_slot_conns;
 extern MemoryContext pool_worker_cxt;
 extern dlist_head pool_all_conns;
 extern void pool_conn_want(WConn *conn, uint32 events);
@@ -226,6 +249,8 @@ extern void pool_conn_abandon(WConn *conn);
 extern void pool_conn_close(WConn *conn, PoolCloseReason reason);
 extern void pool_conn_timeout(WConn *conn);
 extern WConn *pool_take_idle(WPool *pool);
+extern void pool_conn_reserve(WConn *conn, WRequest *req);
+extern void pool_conn_unreserve(WConn *conn);
 extern bool pool_reclaim_idle(WPool *pool);
 extern void pool_slot_set_state(WConn *conn, PoolSlotState state,
 								WRequest *req);
