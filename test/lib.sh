@@ -26,7 +26,8 @@ as_root() {
 }
 
 pool_installed_version() {
-    dpkg-query -W -f='${Status} ${Version}' "$1" 2>/dev/null |
+    # dpkg-query fails for a package it has never seen: that means missing
+    { dpkg-query -W -f='${Status} ${Version}' "$1" 2>/dev/null || true; } |
         awk '$3 == "installed" { print $4 }'
 }
 
