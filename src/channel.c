@@ -61,6 +61,26 @@ static bool my_lane_busy[POOL_MAX_LANES];
 static uint64 my_next_seq = 0;
 static PoolCall *my_calls[POOL_MAX_LANES];
 
+/*
+ * Posts that found no free lane, sent as soon as one is (without memory
+ * allocation: they are kept from a transaction's abort).
+ */
+#define POOL_MAX_DEFERRED		32
+#define POOL_DEFERRED_SIZE		256
+
+typedef struct PoolDeferredPost
+{
+	int			worker;
+	uint32		worker_generation;
+	int			len;
+	char		data[POOL_DEFERRED_SIZE];
+} PoolDeferredPost;
+
+static PoolDeferredPost deferred_posts[POOL_MAX_DEFERRED];
+static int	n_deferred_posts = 0;
+
+static bool pool_call_post_now(int worker, StringInfo request);
+
 static void pool_channel_exit(int code, Datum arg);
 
 /*
@@ -175,6 +195,22 @@ pool_backend_wait(long timeout_ms)
 }
 
 /*
+ * How many of our lanes no command of ours is using (some may still be
+ * with a worker, cleaning up after an abandoned command).
+ */
+int
+pool_channel_idle_lanes(void)
+{
+	int			n = POOL_MAX_LANES;
+	int			i;
+
+	for (i = 0; i < POOL_MAX_LANES; i++)
+		if (my_lane_busy[i])
+			n--;
+	return n;
+}
+
+/*
  * Find a lane this backend owns and does not use, adding a segment if
  * needed; waits while every lane is still being cleaned up by a worker.
  */
@@ -212,6 +248,15 @@ pool_acquire_lane(void)
 			pool_channel_add_segment();
 			continue;
 		}
+
+		/* lanes held by our own unfinished commands never free themselves */
+		if (pool_channel_idle_lanes() == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many commands in progress in this session"),
+					 errdetail("A session can have at most %d commands in progress at once.",
+							   POOL_MAX_LANES),
+					 errhint("Fetch or cancel the results of commands sent with pool.send.")));
 
 		pool_backend_wait(10);
 	}
@@ -328,6 +373,8 @@ pool_call_start(PoolCall *call, int worker, StringInfo request)
 
 	if (my_session == 0)
 		pool_channel_register();
+	if (n_deferred_posts > 0)
+		pool_channel_flush_posts();
 
 	call->worker = worker;
 	call->worker_generation = pool_wait_for_worker(worker, &worker_proc);
@@ -375,13 +422,71 @@ pool_call_start(PoolCall *call, int worker, StringInfo request)
 }
 
 /*
+ * Send the posts that were kept for want of a lane, those that can go now.
+ */
+void
+pool_channel_flush_posts(void)
+{
+	int			i;
+	int			kept = 0;
+
+	for (i = 0; i < n_deferred_posts; i++)
+	{
+		PoolDeferredPost *d = &deferred_posts[i];
+		StringInfoData request;
+
+		/* a worker that restarted since dropped what the request names */
+		if (pg_atomic_read_u32(&pool_worker_info(d->worker)->generation) !=
+			d->worker_generation)
+			continue;
+		request.data = d->data;
+		request.len = d->len;
+		request.maxlen = POOL_DEFERRED_SIZE;
+		request.cursor = 0;
+		if (pool_call_post_now(d->worker, &request))
+			continue;
+		if (kept != i)
+			deferred_posts[kept] = *d;
+		kept++;
+	}
+	n_deferred_posts = kept;
+}
+
+/*
  * Send a request without waiting for its answer, from places that must not
- * wait or fail, such as a transaction's abort: only if a lane is free right
- * away and the worker runs.  The worker hands the lane back once it has
- * answered into it; no one reads the answer.  Returns whether it was sent.
+ * wait or fail, such as a transaction's abort.  When no lane is free right
+ * now, the request is kept and sent by the next call of this session, or
+ * at the end of its next transaction.  Returns false only when it can be
+ * neither sent nor kept.
  */
 bool
 pool_call_post(int worker, StringInfo request)
+{
+	PoolWorkerInfo *info = pool_worker_info(worker);
+	PoolDeferredPost *d;
+
+	pool_channel_flush_posts();
+	if (pool_call_post_now(worker, request))
+		return true;
+	if (my_session == 0 || n_deferred_posts >= POOL_MAX_DEFERRED ||
+		request->len > POOL_DEFERRED_SIZE ||
+		pg_atomic_read_u32(&info->generation) % 2 == 0)
+		return false;
+	d = &deferred_posts[n_deferred_posts++];
+	d->worker = worker;
+	d->worker_generation = pg_atomic_read_u32(&info->generation);
+	d->len = request->len;
+	memcpy(d->data, request->data, request->len);
+	return true;
+}
+
+/*
+ * Post a request now, if a lane is free right away and the worker runs.  The
+ * worker hands the lane back once it has answered into it; no one reads the
+ * answer.
+ */
+static bool
+pool_call_post_now(int worker, StringInfo request)
 {
 	PoolWorkerInfo *info = pool_worker_info(worker);
 	PoolLane   *lane = NULL;

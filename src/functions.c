@@ -149,6 +149,7 @@ pool_raise(PoolCallState *st, const char *p, uint32 len, int dflt_level)
 	const char *context = NULL;
 	char	   *our_context;
 	bool		remote = false;
+	bool		lost = false;
 
 	while (p < end && *p != '\0')
 	{
@@ -180,7 +181,19 @@ pool_raise(PoolCallState *st, const char *p, uint32 len, int dflt_level)
 			case POOL_FIELD_REMOTE:
 				remote = true;
 				break;
+			case POOL_FIELD_LOST:
+				lost = true;
+				break;
 		}
+	}
+	/* a FATAL error ended the remote session */
+	if (severity != NULL &&
+		(strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0))
+		lost = true;
+	if (dflt_level == ERROR)
+	{
+		st->remote_error = remote && !lost;
+		st->connection_lost = lost;
 	}
 
 	/* errcontext() is a macro that must not be an operand of ?: */

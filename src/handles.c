@@ -13,11 +13,18 @@
  * A handle of transaction scope is checked in when the local transaction
  * ends.  Its remote transaction opens on first use, and mirrors the local
  * one: a remote savepoint for each local subtransaction level it is used at,
- * rolled back when that subtransaction aborts (lazily, before the next
- * remote command, since an abort must not wait on a remote), committed when
- * the local transaction commits, from the pre-commit callback, so that a
- * remote commit failure fails the local commit.  Abort releases it; the
- * worker rolls back.
+ * released when that subtransaction commits, rolled back when it aborts
+ * (lazily, before the next remote command, since an abort must not wait on
+ * a remote), committed when the local transaction commits, from the
+ * pre-commit callback, so that a remote commit failure fails the local
+ * commit.  Abort releases it; the worker rolls back.
+ *
+ * A command that failed or was cancelled may have aborted the remote
+ * transaction at the level it ran at.  The handle remembers that level: only
+ * a rollback to a savepoint at or below it undoes the failure, and until
+ * then neither a further command nor the local commit goes through.  The
+ * remote's answer to COMMIT is checked too: a remote transaction that was
+ * rolled back never lets the local one commit.
  *
  * Asynchronous commands keep their request in flight on a lane of the
  * channel until pool.fetch reads the result; several at once work in
@@ -68,9 +75,14 @@ typedef struct PoolHandle
 	int			xact_depth;		/* remote levels open: 0 none, 1 BEGIN, n
 								 * savepoints */
 	int			rollback_to;	/* savepoint to roll back to first, or 0 */
+	int			failed_level;	/* remote level a failed command may have
+								 * aborted, or 0 */
+	bool		lost;			/* its connection is gone */
 
-	/* an asynchronous command in flight */
+	/* an asynchronous command in flight, in a memory context of its own */
 	PoolCallState *pending;
+	MemoryContext pending_cxt;
+	int			pending_level;	/* xact_depth it was sent at */
 } PoolHandle;
 
 static HTAB *handles = NULL;
@@ -117,8 +129,40 @@ pool_handle_add(int64 handle, PoolTarget *target)
 								   ALLOCSET_SMALL_SIZES);
 	h->xact_depth = 0;
 	h->rollback_to = 0;
+	h->failed_level = 0;
+	h->lost = false;
 	h->pending = NULL;
+	h->pending_cxt = NULL;
+	h->pending_level = 0;
 	return h;
+}
+
+/*
+ * A command on a handle of transaction scope failed, or was given up on, at
+ * remote level level: the remote transaction may be aborted there.
+ */
+static void
+pool_handle_note_failure(PoolHandle *h, int level)
+{
+	if (h->transaction_scope && level > h->failed_level)
+		h->failed_level = level;
+}
+
+/*
+ * Forget the command in flight on a handle, telling the worker to stop it
+ * if it still runs.
+ */
+static void
+pool_handle_drop_pending(PoolHandle *h, bool failed)
+{
+	if (h->pending == NULL)
+		return;
+	if (failed)
+		pool_handle_note_failure(h, h->pending_level);
+	pool_call_abandon(&h->pending->call);
+	h->pending = NULL;
+	MemoryContextDelete(h->pending_cxt);
+	h->pending_cxt = NULL;
 }
 
 static void
@@ -183,17 +227,74 @@ pool_handle_check_idle(PoolHandle *h)
 
 /*
  * Run a command of our own (BEGIN, SAVEPOINT, COMMIT ...) on a reserved
- * connection, and wait for it.
+ * connection, wait for it and return its command tag.  A failure counts as
+ * one at remote level level.
  */
-static void
-pool_handle_command(PoolHandle *h, const char *sql)
+static char *
+pool_handle_command(PoolHandle *h, const char *sql, int level)
 {
 	PoolCallState st;
 
 	memset(&st, 0, sizeof(st));
 	st.target = h->target;
 	st.handle = h->handle;
-	pool_call_run(&st, POOL_REQ_EXEC, cstring_to_text(sql), NULL);
+	PG_TRY();
+	{
+		pool_call_run(&st, POOL_REQ_EXEC, cstring_to_text(sql), NULL);
+	}
+	PG_CATCH();
+	{
+		pool_handle_note_failure(h, level);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return st.tag;
+}
+
+/*
+ * Fail if the remote transaction of a handle is aborted, or may be.
+ */
+static void
+pool_handle_check_failed(PoolHandle *h, bool committing)
+{
+	if (h->lost)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_DOES_NOT_EXIST),
+				 errmsg("connection of handle " INT64_FORMAT " was lost in a remote transaction",
+						h->handle),
+				 errdetail("The remote transaction was rolled back."),
+				 errhint("Roll back the local transaction.")));
+	if (h->failed_level > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_IN_FAILED_SQL_TRANSACTION),
+				 committing ?
+				 errmsg("cannot commit: the remote transaction of handle " INT64_FORMAT " is aborted",
+						h->handle) :
+				 errmsg("the remote transaction of handle " INT64_FORMAT " is aborted",
+						h->handle),
+				 errdetail("A command on it failed or was cancelled."),
+				 errhint("Roll back the local transaction, or to a savepoint taken before that command.")));
+}
+
+/*
+ * Roll the remote transaction of a handle back to the savepoint a local
+ * subtransaction abort left pending.
+ */
+static void
+pool_handle_rollback_pending(PoolHandle *h)
+{
+	int			to = h->rollback_to;
+
+	if (to == 0)
+		return;
+	(void) pool_handle_command(h,
+							   psprintf("ROLLBACK TO SAVEPOINT pool_s%d; RELEASE SAVEPOINT pool_s%d",
+										to, to),
+							   h->xact_depth);
+	/* only now: a rollback that did not happen is tried again */
+	h->rollback_to = 0;
+	if (h->failed_level >= to)
+		h->failed_level = 0;
 }
 
 /*
@@ -208,42 +309,35 @@ pool_handle_prepare_xact(PoolHandle *h)
 
 	if (!h->transaction_scope)
 		return;
-	if (h->rollback_to > 0)
-	{
-		char	   *sql = psprintf("ROLLBACK TO SAVEPOINT pool_s%d; RELEASE SAVEPOINT pool_s%d",
-								   h->rollback_to, h->rollback_to);
-
-		h->rollback_to = 0;
-		pool_handle_command(h, sql);
-	}
+	pool_handle_rollback_pending(h);
+	pool_handle_check_failed(h, false);
 	if (h->xact_depth == 0)
 	{
-		pool_handle_command(h, "BEGIN");
+		(void) pool_handle_command(h, "BEGIN", 1);
 		h->xact_depth = 1;
 	}
 	while (h->xact_depth < level)
 	{
+		(void) pool_handle_command(h, psprintf("SAVEPOINT pool_s%d",
+											   h->xact_depth + 1),
+								   h->xact_depth);
 		h->xact_depth++;
-		pool_handle_command(h, psprintf("SAVEPOINT pool_s%d", h->xact_depth));
 	}
 }
 
 /*
  * Tell the worker a handle's connection goes back, without waiting: from
- * places that must not fail.  If it cannot be sent now, the worker takes
- * the connection back when the session ends.
+ * places that must not fail.  If it cannot be sent now, it goes with the
+ * next call or transaction end of this session, or at the latest when the
+ * session ends.
  */
 static void
 pool_handle_release_quietly(PoolHandle *h)
 {
 	StringInfoData request;
 
-	if (h->pending != NULL)
-	{
-		pool_call_abandon(&h->pending->call);
-		h->pending = NULL;
-	}
-	if (!h->reserved)
+	pool_handle_drop_pending(h, false);
+	if (!h->reserved || h->lost)
 		return;
 	pool_build_request(&request, POOL_REQ_CHECKIN, &h->target, h->handle,
 					   cstring_to_text(""), NULL);
@@ -252,6 +346,77 @@ pool_handle_release_quietly(PoolHandle *h)
 				(errmsg("could not check in handle " INT64_FORMAT " now", h->handle),
 				 errdetail("Its connection goes back to the pool when this session ends.")));
 	pfree(request.data);
+}
+
+/*
+ * Before the local commit: check that every remote transaction can commit,
+ * then commit them.  A failure here fails the local commit.  (Without
+ * two-phase commit, a remote COMMIT that fails after another handle's
+ * succeeded still leaves that one committed.)
+ */
+static void
+pool_handles_pre_commit(void)
+{
+	HASH_SEQ_STATUS seq;
+	PoolHandle *h;
+
+	hash_seq_init(&seq, handles);
+	while ((h = hash_seq_search(&seq)) != NULL)
+	{
+		if (!h->transaction_scope)
+			continue;
+		if (h->pending != NULL)
+		{
+			hash_seq_term(&seq);
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("cannot commit while a command is in progress on handle " INT64_FORMAT,
+							h->handle),
+					 errhint("Fetch or cancel it before the end of the transaction.")));
+		}
+		if (h->xact_depth > 0 &&
+			(h->lost || (h->failed_level > 0 &&
+						 (h->rollback_to == 0 || h->rollback_to > h->failed_level))))
+		{
+			hash_seq_term(&seq);
+			pool_handle_check_failed(h, true);
+		}
+	}
+
+	hash_seq_init(&seq, handles);
+	while ((h = hash_seq_search(&seq)) != NULL)
+	{
+		char	   *tag;
+
+		if (!h->transaction_scope || h->xact_depth == 0)
+			continue;
+		PG_TRY();
+		{
+			pool_handle_rollback_pending(h);
+			pool_handle_check_failed(h, true);
+			tag = pool_handle_command(h, "COMMIT", 1);
+		}
+		PG_CATCH();
+		{
+			hash_seq_term(&seq);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		h->xact_depth = 0;
+
+		/* an aborted remote transaction answers COMMIT with ROLLBACK */
+		if (tag == NULL || strcmp(tag, "COMMIT") != 0)
+		{
+			hash_seq_term(&seq);
+			ereport(ERROR,
+					(errcode(ERRCODE_TRANSACTION_ROLLBACK),
+					 errmsg("the remote transaction of handle " INT64_FORMAT " was rolled back",
+							h->handle),
+					 errdetail("The remote server answered COMMIT with \"%s\".",
+							   tag ? tag : ""),
+					 errhint("A command on the handle failed or was cancelled earlier in the transaction.")));
+		}
+	}
 }
 
 /*
@@ -264,8 +429,18 @@ pool_xact_callback(XactEvent event, void *arg)
 	HASH_SEQ_STATUS seq;
 	PoolHandle *h;
 
+	/* check-ins that found no free lane earlier */
+	pool_channel_flush_posts();
+
 	if (handles == NULL || hash_get_num_entries(handles) == 0)
 		return;
+
+	if (event == XACT_EVENT_PRE_COMMIT ||
+		event == XACT_EVENT_PARALLEL_PRE_COMMIT)
+	{
+		pool_handles_pre_commit();
+		return;
+	}
 
 	hash_seq_init(&seq, handles);
 	while ((h = hash_seq_search(&seq)) != NULL)
@@ -276,32 +451,16 @@ pool_xact_callback(XactEvent event, void *arg)
 		{
 			case XACT_EVENT_PRE_COMMIT:
 			case XACT_EVENT_PARALLEL_PRE_COMMIT:
-				if (h->pending != NULL)
-					ereport(ERROR,
-							(errcode(ERRCODE_OBJECT_IN_USE),
-							 errmsg("cannot commit while a command is in progress on handle " INT64_FORMAT,
-									h->handle),
-							 errhint("Fetch or cancel it before the end of the transaction.")));
-				if (h->xact_depth > 0)
-				{
-					if (h->rollback_to > 0)
-					{
-						int			to = h->rollback_to;
-
-						h->rollback_to = 0;
-						pool_handle_command(h, psprintf("ROLLBACK TO SAVEPOINT pool_s%d", to));
-					}
-					/* a failure here fails the local commit */
-					pool_handle_command(h, "COMMIT");
-					h->xact_depth = 0;
-				}
-				break;
+				break;			/* done above */
 			case XACT_EVENT_PRE_PREPARE:
 				if (h->xact_depth > 0)
+				{
+					hash_seq_term(&seq);
 					ereport(ERROR,
 							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 							 errmsg("cannot PREPARE a transaction that used handle " INT64_FORMAT " of transaction scope",
 									h->handle)));
+				}
 				break;
 			case XACT_EVENT_COMMIT:
 			case XACT_EVENT_PARALLEL_COMMIT:
@@ -317,8 +476,9 @@ pool_xact_callback(XactEvent event, void *arg)
 }
 
 /*
- * Local subtransaction events: a savepoint released keeps its remote work,
- * one rolled back takes the remote back to where it began.
+ * Local subtransaction events: a savepoint released releases the remote
+ * one, keeping its work; one rolled back takes the remote back to where it
+ * began.
  */
 static void
 pool_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -329,7 +489,7 @@ pool_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	int			level;
 
 	if (handles == NULL ||
-		(event != SUBXACT_EVENT_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB))
+		(event != SUBXACT_EVENT_PRE_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB))
 		return;
 	level = GetCurrentTransactionNestLevel();
 
@@ -340,14 +500,36 @@ pool_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			continue;
 		if (event == SUBXACT_EVENT_ABORT_SUB)
 		{
-			if (h->pending != NULL)
-			{
-				pool_call_abandon(&h->pending->call);
-				h->pending = NULL;
-			}
+			pool_handle_drop_pending(h, false);
 			if (h->rollback_to == 0 || level < h->rollback_to)
 				h->rollback_to = level;
+			h->xact_depth = level - 1;
+			continue;
 		}
+
+		/*
+		 * Before a subtransaction commits: release its remote savepoint,
+		 * which would otherwise pile up.  With a command in flight, or the
+		 * remote transaction aborted, the savepoint stays; it goes with the
+		 * remote transaction.
+		 */
+		if (h->pending == NULL && !h->lost && h->failed_level == 0)
+		{
+			PG_TRY();
+			{
+				pool_handle_rollback_pending(h);
+				(void) pool_handle_command(h, psprintf("RELEASE SAVEPOINT pool_s%d", level),
+										   level);
+			}
+			PG_CATCH();
+			{
+				hash_seq_term(&seq);
+				PG_RE_THROW();
+			}
+			PG_END_TRY();
+		}
+		if (h->failed_level >= level)
+			h->failed_level = level - 1;
 		h->xact_depth = level - 1;
 	}
 }
@@ -420,43 +602,61 @@ pool_checkin_handle(PG_FUNCTION_ARGS)
 				 errmsg("handle " INT64_FORMAT " is in a remote transaction tied to this one",
 						h->handle),
 				 errdetail("It is checked in when the local transaction ends.")));
-	if (h->pending != NULL)
-	{
-		pool_call_abandon(&h->pending->call);
-		h->pending = NULL;
-	}
+	pool_handle_drop_pending(h, false);
 
 	memset(&st, 0, sizeof(st));
 	st.target = h->target;
 	st.handle = h->handle;
-	PG_TRY();
+	if (!h->lost)
 	{
-		pool_call_run(&st, POOL_REQ_CHECKIN, cstring_to_text(""), NULL);
+		PG_TRY();
+		{
+			pool_call_run(&st, POOL_REQ_CHECKIN, cstring_to_text(""), NULL);
+		}
+		PG_CATCH();
+		{
+			/*
+			 * Interrupted before the worker heard it: the connection goes
+			 * back at the next transaction end or call of this session.
+			 */
+			pool_handle_release_quietly(h);
+			pool_handle_remove(h);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
 	}
-	PG_FINALLY();
-	{
-		/* whatever the answer, the handle is no more */
-		pool_handle_remove(h);
-	}
-	PG_END_TRY();
+	pool_handle_remove(h);
 	PG_RETURN_VOID();
 }
 
 /*
- * The connection of a handle failed: the worker closed it, so the handle is
- * gone too.  Forget it, and re-throw.
+ * A command on a handle failed.  If its connection is gone (the worker
+ * closed it), so is the handle: forget it, except that a handle in a remote
+ * transaction stays, marked lost, so that the local transaction cannot
+ * commit.  Errors the remote SQL command itself raised say nothing of the
+ * connection.
  */
 static void
-pool_handle_forget_if_gone(PoolHandle *h, MemoryContext cxt)
+pool_handle_after_error(PoolHandle *h, PoolCallState *st, int level,
+						MemoryContext cxt)
 {
 	ErrorData  *edata;
+	bool		gone;
 
+	pool_handle_note_failure(h, level);
 	MemoryContextSwitchTo(cxt);
 	edata = CopyErrorData();
-	if (edata->sqlerrcode == ERRCODE_CONNECTION_DOES_NOT_EXIST ||
-		edata->sqlerrcode == ERRCODE_CONNECTION_FAILURE)
-		pool_handle_remove(h);
+	gone = st->connection_lost ||
+		(!st->remote_error &&
+		 (edata->sqlerrcode == ERRCODE_CONNECTION_DOES_NOT_EXIST ||
+		  edata->sqlerrcode == ERRCODE_CONNECTION_FAILURE));
 	FreeErrorData(edata);
+	if (!gone)
+		return;
+	if (h->transaction_scope && h->xact_depth > 0)
+		h->lost = true;
+	else
+		pool_handle_remove(h);
 }
 
 /*
@@ -478,7 +678,7 @@ pool_handle_run(PoolHandle *h, PoolCallState *st, char kind, text *sql,
 	}
 	PG_CATCH();
 	{
-		pool_handle_forget_if_gone(h, cxt);
+		pool_handle_after_error(h, st, h->xact_depth, cxt);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -552,18 +752,33 @@ static void
 pool_handle_send(PoolHandle *h, text *sql, ArrayType *params)
 {
 	MemoryContext old;
-	PoolCallState *st;
+	MemoryContext cxt;
+	PoolCallState *st = NULL;
 
 	pool_handle_check_idle(h);
 	pool_handle_prepare_xact(h);
 
-	old = MemoryContextSwitchTo(h->cxt);
-	st = palloc0(sizeof(PoolCallState));
-	st->target = h->target;
-	st->handle = h->reserved ? h->handle : 0;
-	pool_call_send(st, POOL_REQ_QUERY, sql, params);
+	/* what the command needs lives until it is fetched or cancelled */
+	cxt = AllocSetContextCreate(h->cxt, "pool command", ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		st = palloc0(sizeof(PoolCallState));
+		st->target = h->target;
+		st->handle = h->reserved ? h->handle : 0;
+		pool_call_send(st, POOL_REQ_QUERY, sql, params);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	MemoryContextSwitchTo(old);
 	h->pending = st;
+	h->pending_cxt = cxt;
+	h->pending_level = h->xact_depth;
 }
 
 /*
@@ -641,6 +856,8 @@ Datum
 pool_fetch(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext fcxt = CurrentMemoryContext;
+	MemoryContext cxt;
 	PoolHandle *h;
 	PoolCallState *st;
 
@@ -656,18 +873,28 @@ pool_fetch(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
 	st = h->pending;
+	cxt = h->pending_cxt;
 	h->pending = NULL;			/* read once, whatever happens */
+	h->pending_cxt = NULL;
+	/* the command's memory goes with this call's */
+	MemoryContextSetParent(cxt, fcxt);
 	pool_call_init_rows(st, rsinfo, 0);
 	PG_TRY();
 	{
 		pool_call_read(st);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
-		if (!h->reserved)
+		pool_call_abandon(&st->call);
+		if (h->reserved)
+			pool_handle_after_error(h, st, h->pending_level, fcxt);
+		else
 			pool_handle_remove(h);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	if (!h->reserved)
+		pool_handle_remove(h);
 	return (Datum) 0;
 }
 
@@ -685,8 +912,8 @@ pool_cancel(PG_FUNCTION_ARGS)
 	h = pool_handle_get(PG_GETARG_INT64(0));
 	if (h->pending == NULL)
 		PG_RETURN_BOOL(false);
-	pool_call_abandon(&h->pending->call);
-	h->pending = NULL;
+	/* in a remote transaction, a cancelled command may have aborted it */
+	pool_handle_drop_pending(h, true);
 	if (!h->reserved)
 		pool_handle_remove(h);
 	PG_RETURN_BOOL(true);
@@ -761,7 +988,11 @@ pool_query_all(PG_FUNCTION_ARGS)
 	{
 		for (i = 0; i < n; i++)
 		{
-			while (next_to_send < n && next_to_send < i + POOL_MAX_LANES / 2)
+			/* ahead only on lanes left over: commands in flight keep theirs */
+			while (next_to_send < n &&
+				   (next_to_send == i ||
+					(next_to_send < i + POOL_MAX_LANES / 2 &&
+					 pool_channel_idle_lanes() > 1)))
 			{
 				pool_call_send(&calls[next_to_send], POOL_REQ_QUERY, sql, params);
 				next_to_send++;

@@ -97,6 +97,8 @@ extern int	pool_retry_delay;
 extern int	pool_leak_threshold;
 
 extern void pool_define_settings(void);
+extern bool pool_is_setting_name(const char *name);
+extern const char *pool_setting_names(void);
 
 /*
  * State of a pooled connection, as shown in pool.connections.
@@ -131,6 +133,11 @@ typedef struct PoolSettings
 	char		reset_query[POOL_RESET_QUERY_LEN];
 } PoolSettings;
 
+extern void pool_setting_parse(const char *name, const char *value,
+							   PoolSettings *o, uint32 *mask);
+extern void pool_settings_resolve(PoolSettings *s, const PoolSettings *o,
+								  uint32 mask);
+
 /* Why connections closed, for the counters of pool.stats. */
 typedef enum PoolCloseReason
 {
@@ -149,14 +156,24 @@ typedef struct PoolEntry
 {
 	/* identity, under PoolShared->lock */
 	bool		in_use;
-	bool		require_password;	/* opened for a non-superuser */
+	bool		require_password;	/* connections must have used a password */
 	int			worker;			/* index of the worker serving it */
 	uint32		generation;		/* bumped each time the entry is reused */
 	uint32		key_hash;
+	Oid			server_oid;		/* foreign server, or InvalidOid */
+	Oid			owner_role;		/* whose credentials: the role of the user
+								 * mapping or the creator; 0 for PUBLIC */
 	TimestampTz created_at;
 	TimestampTz stats_reset;	/* also under the lock */
-	char		name[POOL_NAME_LEN];	/* conninfo without secrets */
-	char		key[POOL_KEY_LEN];	/* canonical conninfo, with secrets */
+	char		name[POOL_NAME_LEN];	/* without secrets */
+	char		key[POOL_KEY_LEN];	/* identity: connection string, or server
+									 * and user mapping */
+
+	/* configuration, under the lock; config_version counts its changes */
+	pg_atomic_uint32 config_version;
+	char		conninfo[POOL_KEY_LEN]; /* with secrets */
+	PoolSettings overrides;		/* from the foreign server */
+	uint32		override_mask;
 
 	/* state published by the worker, under changecount */
 	pg_atomic_uint32 changecount;
@@ -251,6 +268,7 @@ typedef struct PoolShared
 {
 	LWLock	   *lock;
 	uint64		next_session;	/* under lock */
+	pg_atomic_uint64 next_reservation;	/* numbers handles */
 	int			nworkers;
 	int			max_pools;
 	int			max_connections;
@@ -324,6 +342,7 @@ typedef struct PoolLane
 
 /* Error/notice field codes beyond those of the protocol. */
 #define POOL_FIELD_REMOTE	'r' /* present when it came from the remote */
+#define POOL_FIELD_LOST		'l' /* present when the connection was lost */
 
 /* channel.c: layout */
 extern Size pool_segment_size(void);
@@ -349,6 +368,8 @@ extern bool pool_call_receive(PoolCall *call, char **data, Size *len);
 extern void pool_call_abandon(PoolCall *call);
 extern void pool_call_finish(PoolCall *call);
 extern bool pool_call_post(int worker, StringInfo request);
+extern void pool_channel_flush_posts(void);
+extern int	pool_channel_idle_lanes(void);
 extern bool pool_call_is_busy(PoolCall *call);
 extern void pool_ring_worker(int worker, int procno, int lane_no);
 
@@ -387,6 +408,10 @@ typedef struct PoolCallState
 	int			converting;		/* column being converted, for context */
 
 	char	   *tag;			/* from the final record */
+	bool		remote_error;	/* the error raised came from the remote SQL
+								 * command (not from a lost connection) */
+	bool		connection_lost;	/* the error raised ended the remote
+									 * session */
 } PoolCallState;
 
 extern void pool_check_not_null(FunctionCallInfo fcinfo, int arg,

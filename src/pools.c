@@ -398,6 +398,10 @@ pool_connection_ready(WConn *conn)
 		pool->failing = false;
 		pool->failures = 0;
 		pool_publish_state(pool);
+		pool_checkin(conn);
+		/* the backends that waited meanwhile need more than this one */
+		pool_dispatch(pool);
+		return;
 	}
 	pool_checkin(conn);
 }
@@ -611,9 +615,20 @@ pool_maintain(WPool *pool)
 			NEXT(pool->retry_at);
 		else if (pool->nconnecting == 0)
 		{
-			char	   *why;
+			char	   *why = NULL;
 
-			(void) pool_conn_open(pool, false, &why);
+			/*
+			 * With backends waiting, an idle connection of another pool may
+			 * make room.  When there is no room at all, try again shortly:
+			 * nothing else would.
+			 */
+			if (pool_conn_open(pool, !dlist_is_empty(&pool->waiters), &why) == NULL &&
+				why != NULL)
+			{
+				pool->retry_at = TimestampTzPlusMilliseconds(pool_now, 1000);
+				pool_publish_state(pool);
+				NEXT(pool->retry_at);
+			}
 		}
 	}
 	else if (!pool->paused)

@@ -75,16 +75,28 @@ pool_slot_set_state(WConn *conn, PoolSlotState state, WRequest *req)
 	slot->remote_pid = conn->remote_pid;
 	slot->holder_pid = req ? req->holder_pid :
 		(conn->reserved ? conn->peer->pid : 0);
-	if (req != NULL)
+	if (req != NULL && req->role != slot->holder_role)
+	{
+		/* the last query of one role is not shown as another's */
 		slot->holder_role = req->role;
-	if (state == POOL_SLOT_VALIDATING || state == POOL_SLOT_ACTIVE)
+		slot->query[0] = '\0';
+	}
+	if (state == POOL_SLOT_VALIDATING || state == POOL_SLOT_ACTIVE ||
+		state == POOL_SLOT_RESERVED)
 		slot->checked_out_at = conn->checked_out_at;
+	if (state == POOL_SLOT_RESERVED && req != NULL)
+	{
+		slot->uses++;
+		slot->query[0] = '\0';
+	}
 	if (state == POOL_SLOT_ACTIVE)
 	{
 		int			size = pool_query_text_size();
 		int			len = Min((int) strlen(req->sql), size - 1);
 
-		slot->uses++;
+		/* a reserved connection counts one use, when it was checked out */
+		if (!conn->reserved)
+			slot->uses++;
 		slot->queries++;
 		memcpy(slot->query, req->sql, len);
 		slot->query[len] = '\0';
@@ -449,6 +461,9 @@ pool_conn_session_was_reset(WConn *conn)
 static void
 pool_conn_account(WConn *conn)
 {
+	/* a reserved connection counts once, from checkout to check-in */
+	if (conn->reserved)
+		return;
 	pg_atomic_fetch_add_u64(&conn->pool->shared->query_us,
 							Max(pool_now - conn->checked_out_at, 0));
 }
@@ -464,8 +479,11 @@ pool_conn_checkout(WConn *conn, WRequest *req)
 	req->state = WR_RUNNING;
 	req->conn = conn;
 	conn->req = req;
-	conn->checked_out_at = pool_now;
-	conn->leak_reported = false;
+	if (!conn->reserved)
+	{
+		conn->checked_out_at = pool_now;
+		conn->leak_reported = false;
+	}
 	if (pool->s.leak_threshold > 0)
 		pool_schedule(pool, TimestampTzPlusMilliseconds(pool_now,
 														pool->s.leak_threshold));
@@ -710,6 +728,7 @@ pool_append_result_error(StringInfo buf, const PGresult *res, char type)
 	const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	const char *message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	bool		lost = false;
 	int			start;
 
 	pool_begin_record(buf, type, &start);
@@ -727,6 +746,7 @@ pool_append_result_error(StringInfo buf, const PGresult *res, char type)
 		}
 		message = full[0] ? full : "connection to the remote server was lost";
 		sqlstate = "08006";
+		lost = true;
 	}
 	pool_put_field(buf, PG_DIAG_SEVERITY_NONLOCALIZED,
 				   PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED));
@@ -738,6 +758,8 @@ pool_append_result_error(StringInfo buf, const PGresult *res, char type)
 	pool_put_field(buf, PG_DIAG_CONTEXT,
 				   PQresultErrorField(res, PG_DIAG_CONTEXT));
 	pool_put_field(buf, POOL_FIELD_REMOTE, "1");
+	if (lost)
+		pool_put_field(buf, POOL_FIELD_LOST, "1");
 	appendStringInfoChar(buf, '\0');
 	pool_end_record(buf, start);
 }
@@ -1384,10 +1406,12 @@ pool_conn_fail_parked(WConn *conn, const char *why)
 void
 pool_conn_reserve(WConn *conn, WRequest *req)
 {
-	static uint64 reservations = 0;
+	uint64		reservation;
 
+	/* numbered across workers and their restarts: no handle comes back */
+	reservation = pg_atomic_fetch_add_u64(&pool_shared->next_reservation, 1);
 	conn->reserved = true;
-	conn->handle = (++reservations << POOL_HANDLE_SLOT_BITS) |
+	conn->handle = (reservation << POOL_HANDLE_SLOT_BITS) |
 		(uint64) (conn->slot_index + 1);
 	conn->peer = req->peer;
 	conn->dirty = true;			/* whatever the session does, reset it */
@@ -1398,7 +1422,6 @@ pool_conn_reserve(WConn *conn, WRequest *req)
 
 	pool_begin_write(&conn->slot->changecount);
 	conn->slot->handle = conn->handle;
-	conn->slot->uses++;
 	pool_end_write(&conn->slot->changecount);
 	pool_slot_set_state(conn, POOL_SLOT_RESERVED, req);
 	pool_conn_want(conn, WL_SOCKET_READABLE);

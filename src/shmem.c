@@ -86,6 +86,7 @@ pool_shmem_startup(void)
 		memset(pool_shared, 0, pool_shmem_size());
 		pool_shared->lock = &(GetNamedLWLockTranche("pool"))->lock;
 		pool_shared->next_session = 1;
+		pg_atomic_init_u64(&pool_shared->next_reservation, 1);
 		pool_shared->nworkers = pool_workers;
 		pool_shared->max_pools = pool_max_pools;
 		pool_shared->max_connections = pool_max_connections;

@@ -723,6 +723,7 @@ pool_peer_rang(int procno)
 	uint64		session;
 	uint64		lanes;
 	int			i;
+	int			pass;
 
 	LWLockAcquire(pool_shared->lock, LW_SHARED);
 	session = dir->session;
@@ -749,21 +750,31 @@ pool_peer_rang(int procno)
 		peers[procno] = peer;
 	}
 
-	for (i = 0; i < POOL_MAX_LANES; i++)
+	/*
+	 * Lanes with a request in progress first: an abandoned command must
+	 * release its connection before a new command of the same session, on
+	 * another lane, asks for that connection.
+	 */
+	for (pass = 0; pass < 2; pass++)
 	{
-		if ((lanes & (UINT64CONST(1) << i)) == 0)
-			continue;
-		PG_TRY();
+		for (i = 0; i < POOL_MAX_LANES; i++)
 		{
-			pool_peer_lane(peer, i);
+			if ((lanes & (UINT64CONST(1) << i)) == 0 ||
+				(pass == 0 && peer->requests[i] == NULL))
+				continue;
+			lanes &= ~(UINT64CONST(1) << i);
+			PG_TRY();
+			{
+				pool_peer_lane(peer, i);
+			}
+			PG_CATCH();
+			{
+				pool_recover();
+			}
+			PG_END_TRY();
+			if (peers[procno] != peer)
+				return;
 		}
-		PG_CATCH();
-		{
-			pool_recover();
-		}
-		PG_END_TRY();
-		if (peers[procno] != peer)
-			break;
 	}
 }
 

@@ -144,7 +144,7 @@ $h = qs($a, "SELECT pool.checkout('$target')");
 $remote_pid = $local->safe_psql('postgres', "SELECT remote_pid FROM pool.connections WHERE handle = $h");
 $remote->safe_psql('postgres', "SELECT pg_terminate_backend($remote_pid)");
 bq($a, "SELECT pool.exec($h, 'SELECT 1')");
-like($a->{stderr}, qr/ERROR:  (connection of handle $h is gone|.*terminating connection)/,
+like($a->{stderr}, qr/ERROR:  (connection of handle $h is gone|.*terminating connection|server closed the connection unexpectedly)/,
 	'the next use of the handle reports that its connection died');
 bq($a, "SELECT pool.exec($h, 'SELECT 1')");
 like($a->{stderr}, qr/handle $h does not exist/, 'the handle is gone afterwards');
@@ -172,6 +172,131 @@ COMMIT;
 });
 is($remote->safe_psql('app', 'SELECT string_agg(a::text, \',\' ORDER BY a) FROM t'),
 	'1,4', 'remote work commits, aborts and rolls back to savepoints with the local transaction');
+
+# --- a remote transaction that failed never lets the local one commit -----------
+sub remote_rows
+{
+	return $remote->safe_psql('app',
+		q{SELECT coalesce(string_agg(a::text, ',' ORDER BY a), '') FROM t});
+}
+$remote->safe_psql('app', 'TRUNCATE t');
+my $ret;
+($ret, $out, $err) = $local->psql('postgres', qq{
+BEGIN;
+SELECT pool.checkout('$target', scope => 'transaction') AS h \\gset
+SELECT pool.exec(:h, 'INSERT INTO t VALUES (10)');
+SELECT pool.send(:h, 'SELECT pg_sleep(5)');
+SELECT pool.cancel(:h);
+COMMIT;
+}, on_error_stop => 0);
+like($err, qr/cannot commit: the remote transaction of handle \d+ is aborted/,
+	'a command cancelled in a remote transaction fails the local commit');
+is(remote_rows(), '', 'and nothing of that remote transaction was committed');
+
+($ret, $out, $err) = $local->psql('postgres', qq{
+BEGIN;
+SELECT pool.checkout('$target', scope => 'transaction') AS h \\gset
+SELECT pool.exec(:h, 'INSERT INTO t VALUES (11)');
+SELECT pool.send(:h, 'SELECT 1/0');
+SAVEPOINT s;
+SELECT * FROM pool.fetch(:h) AS t(x int);
+ROLLBACK TO s;
+COMMIT;
+}, on_error_stop => 0);
+like($err, qr/cannot commit: the remote transaction of handle \d+ is aborted/,
+	'an error read in a subtransaction begun after its command fails the local commit');
+is(remote_rows(), '', 'and the remote rolled back');
+
+($ret, $out, $err) = $local->psql('postgres', qq{
+BEGIN;
+SELECT pool.checkout('$target', scope => 'transaction') AS h \\gset
+SELECT pool.exec(:h, 'INSERT INTO t VALUES (12)');
+SAVEPOINT s;
+SELECT pool.exec(:h, 'SELECT 1/0');
+ROLLBACK TO s;
+SELECT pool.exec(:h, 'INSERT INTO t VALUES (13)');
+COMMIT;
+}, on_error_stop => 0);
+is($ret, 0, 'a remote error undone by a rollback to a savepoint taken before it lets the commit through');
+is(remote_rows(), '12,13', 'with the work before and after the savepoint');
+
+$remote->safe_psql('app', 'TRUNCATE t');
+($ret, $out, $err) = $local->psql('postgres', qq{
+BEGIN;
+SELECT pool.checkout('$target', scope => 'transaction') AS h1 \\gset
+SELECT pool.checkout('$target', scope => 'transaction') AS h2 \\gset
+SELECT pool.exec(:h1, 'INSERT INTO t VALUES (20)');
+SELECT pool.exec(:h2, 'INSERT INTO t VALUES (21)');
+SELECT pool.send(:h2, 'SELECT 1');
+COMMIT;
+}, on_error_stop => 0);
+like($err, qr/cannot commit while a command is in progress on handle/,
+	'a command left in flight fails the commit');
+is(remote_rows(), '', 'before any remote transaction of the same local one committed');
+
+# savepoints of released subtransactions are released remotely
+my $loop = q{
+DO $$
+BEGIN
+	FOR i IN 1..200 LOOP
+		BEGIN
+			PERFORM pool.exec(current_setting('my.h')::bigint, 'INSERT INTO t VALUES (30)');
+		EXCEPTION WHEN division_by_zero THEN NULL;
+		END;
+	END LOOP;
+END
+$$;
+};
+($ret, $out, $err) = $local->psql('postgres', qq{
+BEGIN;
+SELECT set_config('my.h', pool.checkout('$target', scope => 'transaction')::text, true);
+$loop
+SELECT pool.exec(current_setting('my.h')::bigint, 'RELEASE SAVEPOINT pool_s2');
+COMMIT;
+}, on_error_stop => 0);
+like($err, qr/savepoint "pool_s2" does not exist/,
+	'the remote savepoint of a released local subtransaction is released');
+($ret, $out, $err) = $local->psql('postgres', qq{
+BEGIN;
+SELECT set_config('my.h', pool.checkout('$target', scope => 'transaction')::text, true);
+$loop
+COMMIT;
+}, on_error_stop => 0);
+is($ret, 0, 'a loop of 200 subtransactions using the handle commits');
+is($remote->safe_psql('app', 'SELECT count(*) FROM t WHERE a = 30'), '200', 'with all its remote work');
+
+# check-ins at abort that find every lane taken still reach the worker
+($ret, $out, $err) = $local->psql('postgres', qq{
+SELECT count(pool.send('$target', 'SELECT pg_sleep(0.2)')) FROM generate_series(1, 62);
+BEGIN;
+SELECT pool.checkout('$target', scope => 'transaction') AS h1 \\gset
+SELECT pool.exec(:h1, 'INSERT INTO t VALUES (40)');
+SELECT pool.checkout('$target', scope => 'transaction') AS h2 \\gset
+SELECT pool.send(:h2, 'SELECT 1');
+SELECT 1/0;
+ROLLBACK;
+SELECT pg_sleep(0.5);
+SELECT 'reserved: ' || count(*) FROM pool.connections WHERE state = 'reserved';
+}, on_error_stop => 0);
+unlike($err, qr/could not check in/, 'no check-in is dropped for want of a free lane');
+like($out, qr/reserved: 0/, 'the connections of the aborted transaction are no longer reserved');
+
+# a session cannot wait on itself for a lane
+($ret, $out, $err) = $local->psql('postgres', qq{
+SELECT count(pool.send('$target', 'SELECT 1')) FROM generate_series(1, 70);
+}, on_error_stop => 0);
+like($err, qr/too many commands in progress in this session/,
+	'more commands in flight than lanes is an error, not a hang');
+
+# an error the remote SQL raises with a connection SQLSTATE keeps the handle
+($ret, $out, $err) = $local->psql('postgres', qq{
+SELECT pool.checkout('$target') AS h \\gset
+SELECT pool.exec(:h, 'DO ''BEGIN RAISE SQLSTATE ''''08006''''; END''');
+SELECT pool.checkin(:h);
+SELECT 'checked in';
+}, on_error_stop => 0);
+like($out, qr/checked in/, 'a remote error with SQLSTATE 08006 does not lose the handle');
+unlike($err, qr/does not exist/, 'which is then checked in');
 
 # --- nothing left behind --------------------------------------------------------------
 is($remote->safe_psql('app', $in_xact), '0', 'no pooled connection is left in a remote transaction');
