@@ -9,6 +9,7 @@ OBJS = \
 	src/shmem.o \
 	src/channel.o \
 	src/target.o \
+	src/fdw.o \
 	src/worker.o \
 	src/pools.o \
 	src/remote.o \
@@ -22,7 +23,7 @@ PGFILEDESC = "pool - shared pool of connections to remote PostgreSQL servers"
 PG_CPPFLAGS = -I$(libpq_srcdir)
 SHLIB_LINK_INTERNAL = $(libpq)
 
-REGRESS = pool_setup pool_query pool_errors pool_views pool_handles
+REGRESS = pool_setup pool_query pool_errors pool_views pool_handles pool_fdw
 REGRESS_OPTS = --temp-instance=./tmp_check_regress \
 	--temp-config=$(srcdir)/test/regress.conf
 

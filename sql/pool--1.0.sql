@@ -235,3 +235,20 @@ COMMENT ON FUNCTION pool.stats_reset(integer) IS
 
 REVOKE ALL ON FUNCTION pool.pause(text), pool.resume(text), pool.reset(text),
     pool.stats_reset(integer) FROM PUBLIC;
+
+-- Pools defined by foreign servers: connection options and pool settings on
+-- the server, credentials in user mappings.  Every function that takes a
+-- target takes the name of such a server.
+
+CREATE FUNCTION pool.fdw_validator(options text[], catalog oid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pool_fdw_validator'
+LANGUAGE C STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION pool.fdw_validator(text[], oid) IS
+'checks the options of servers and user mappings of the pool foreign-data wrapper';
+
+CREATE FOREIGN DATA WRAPPER pool VALIDATOR pool.fdw_validator;
+
+COMMENT ON FOREIGN DATA WRAPPER pool IS
+'servers whose connections pool shares; the options of pool.* settings override them per server';

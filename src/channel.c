@@ -195,6 +195,18 @@ pool_backend_wait(long timeout_ms)
 }
 
 /*
+ * Make sure this backend has its channel with some lanes, for a post.
+ */
+void
+pool_channel_ensure(void)
+{
+	if (my_session == 0)
+		pool_channel_register();
+	if (my_nsegments == 0)
+		pool_channel_add_segment();
+}
+
+/*
  * How many of our lanes no command of ours is using (some may still be
  * with a worker, cleaning up after an abandoned command).
  */

@@ -41,6 +41,7 @@ _PG_init(void)
 		return;
 
 	pool_define_settings();
+	pool_fdw_init();
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = pool_request_hook;

@@ -156,7 +156,10 @@ typedef struct PoolEntry
 {
 	/* identity, under PoolShared->lock */
 	bool		in_use;
+	bool		for_superuser;	/* opened for superusers (else never handed
+								 * to them, nor theirs to others) */
 	bool		require_password;	/* connections must have used a password */
+	bool		dropped;		/* its server was dropped: closing */
 	int			worker;			/* index of the worker serving it */
 	uint32		generation;		/* bumped each time the entry is reused */
 	uint32		key_hash;
@@ -328,6 +331,8 @@ typedef struct PoolLane
 #define POOL_REQ_RESET		'S'
 #define POOL_REQ_CHECKOUT	'C' /* reserve a connection for the session */
 #define POOL_REQ_CHECKIN	'I' /* give it back */
+#define POOL_REQ_RECONFIGURE 'R'	/* the pool's configuration changed */
+#define POOL_REQ_DROP		'D' /* the pool's server was dropped */
 
 /*
  * Response records.  A response message holds one or more records, each a
@@ -369,6 +374,7 @@ extern void pool_call_abandon(PoolCall *call);
 extern void pool_call_finish(PoolCall *call);
 extern bool pool_call_post(int worker, StringInfo request);
 extern void pool_channel_flush_posts(void);
+extern void pool_channel_ensure(void);
 extern int	pool_channel_idle_lanes(void);
 extern bool pool_call_is_busy(PoolCall *call);
 extern void pool_ring_worker(int worker, int procno, int lane_no);
@@ -382,8 +388,36 @@ typedef struct PoolTarget
 	char		name[POOL_NAME_LEN];
 } PoolTarget;
 
+/* what a pool connects with, and its settings */
+typedef struct PoolServerConfig
+{
+	char	   *conninfo;		/* with secrets */
+	PoolSettings overrides;
+	uint32		override_mask;
+	bool		for_superuser;
+	bool		require_password;
+	Oid			server_oid;
+	Oid			owner_role;
+} PoolServerConfig;
+
 extern void pool_resolve_target(text *target, PoolTarget *result);
 extern int	pool_lookup_pools(text *pool_name, PoolTarget *results);
+extern void pool_append_option(StringInfo buf, const char *keyword,
+							   const char *value);
+extern void pool_find_or_create_configured(const char *key, const char *name,
+										   PoolServerConfig *cfg,
+										   PoolTarget *result);
+extern void pool_entry_update_config(int index, PoolServerConfig *cfg);
+extern void pool_entry_post(int index, char kind);
+extern void pool_target_cache_reset_servers(void);
+
+/* fdw.c */
+struct _PQconninfoOption;
+
+extern void pool_fdw_init(void);
+extern bool pool_target_is_server_name(const char *target);
+extern void pool_resolve_server(const char *servername, PoolTarget *result);
+extern void pool_check_conninfo_options(struct _PQconninfoOption *opts);
 
 /* functions.c: one command and its response, as the backend sees it */
 typedef struct PoolCallState

@@ -82,27 +82,101 @@ pool_publish_state(WPool *pool)
 }
 
 /*
- * Read the settings in force for a pool (the server-wide pool.* settings)
- * and publish them.
+ * Work out the settings in force for a pool (the server-wide pool.*
+ * settings, overridden by its foreign server's) and publish them.
  */
 static void
 pool_apply_settings(WPool *pool)
 {
-	PoolSettings *s = &pool->s;
-
-	s->pool_size = pool_pool_size;
-	s->min_idle = Min(pool_min_idle, pool_pool_size);
-	s->max_overflow = pool_max_overflow;
-	s->checkout_timeout = pool_checkout_timeout;
-	s->connect_timeout = pool_connect_timeout;
-	s->idle_timeout = pool_idle_timeout;
-	s->max_lifetime = pool_max_lifetime;
-	s->pre_ping = pool_pre_ping;
-	s->retry_delay = pool_retry_delay;
-	s->leak_threshold = pool_leak_threshold;
-	strlcpy(s->reset_query, pool_reset_query ? pool_reset_query : "",
-			POOL_RESET_QUERY_LEN);
+	pool_settings_resolve(&pool->s, &pool->overrides, pool->override_mask);
 	pool_publish_state(pool);
+}
+
+/*
+ * Load a pool's configuration from its entry: connection options and
+ * setting overrides.  Returns false if the connection options changed
+ * since the last load (or cannot be parsed: then the pool keeps the old
+ * ones).
+ */
+static bool
+pool_load_config(WPool *pool)
+{
+	PoolEntry  *e = pool->shared;
+	char	   *conninfo;
+	PQconninfoOption *opts;
+	PQconninfoOption *opt;
+	MemoryContext cxt;
+	int			n = 0;
+	bool		same;
+
+	LWLockAcquire(pool_shared->lock, LW_SHARED);
+	pool->config_version = pg_atomic_read_u32(&e->config_version);
+	conninfo = pstrdup(e->conninfo);
+	pool->overrides = e->overrides;
+	pool->override_mask = e->override_mask;
+	pool->require_password = e->require_password;
+	LWLockRelease(pool_shared->lock);
+
+	opts = PQconninfoParse(conninfo, NULL);
+	memset(conninfo, 0, strlen(conninfo));
+	pfree(conninfo);
+	if (opts == NULL)
+		return true;
+
+	cxt = AllocSetContextCreate(pool->cxt, "pool configuration",
+								ALLOCSET_SMALL_SIZES);
+	for (opt = opts; opt->keyword != NULL; opt++)
+		n++;
+	pool->keywords_new = MemoryContextAllocZero(cxt, sizeof(char *) * (n + 2));
+	pool->values_new = MemoryContextAllocZero(cxt, sizeof(char *) * (n + 2));
+	n = 0;
+	for (opt = opts; opt->keyword != NULL; opt++)
+	{
+		if (opt->val == NULL)
+			continue;
+		pool->keywords_new[n] = MemoryContextStrdup(cxt, opt->keyword);
+		pool->values_new[n] = MemoryContextStrdup(cxt, opt->val);
+		n++;
+	}
+	pool->keywords_new[n] = "fallback_application_name";
+	pool->values_new[n] = "pool";
+	PQconninfoFree(opts);
+
+	same = pool->keywords != NULL;
+	for (n = 0; same && pool->keywords_new[n] != NULL; n++)
+		same = pool->keywords[n] != NULL &&
+			strcmp(pool->keywords[n], pool->keywords_new[n]) == 0 &&
+			strcmp(pool->values[n], pool->values_new[n]) == 0;
+	if (same && pool->keywords[n] != NULL)
+		same = false;
+
+	if (pool->config_cxt != NULL)
+		MemoryContextDelete(pool->config_cxt);
+	pool->config_cxt = cxt;
+	pool->keywords = pool->keywords_new;
+	pool->values = pool->values_new;
+	pool->keywords_new = pool->values_new = NULL;
+	return same;
+}
+
+/*
+ * The entry of a pool has a new configuration (its server or user mapping
+ * changed): new connection options close its connections, idle ones now and
+ * the others when they come back; new settings apply at once.
+ */
+static void
+pool_reconfigure(WPool *pool)
+{
+	if (!pool_load_config(pool))
+	{
+		ereport(LOG,
+				(errmsg("pool \"%s\" has new connection options: its connections are replaced",
+						pool->shared->name)));
+		(void) pool_admin(pool, POOL_REQ_RESET);
+	}
+	pool_apply_settings(pool);
+	pool_schedule(pool, pool_now);
+	pool_dispatch(pool);
 }
 
 /*
@@ -114,11 +188,7 @@ pool_get(int index, uint32 generation)
 {
 	WPool	   *pool;
 	PoolEntry  *e;
-	char	   *key;
-	PQconninfoOption *opts;
-	PQconninfoOption *opt;
 	MemoryContext cxt;
-	int			n = 0;
 
 	if (index < 0 || index >= pool_shared->max_pools)
 		return NULL;
@@ -133,7 +203,13 @@ pool_get(int index, uint32 generation)
 		pg_read_barrier();
 		if (pool->generation == generation && e->generation == generation &&
 			e->in_use)
+		{
+			if (pool->dropped)
+				return NULL;
+			if (pg_atomic_read_u32(&e->config_version) != pool->config_version)
+				pool_reconfigure(pool);
 			return pool;
+		}
 		if (pool->nconns > 0 || pool->nwaiters > 0)
 			return NULL;
 		/* the entry was given to another target: forget the old pool */
@@ -142,19 +218,13 @@ pool_get(int index, uint32 generation)
 	}
 
 	LWLockAcquire(pool_shared->lock, LW_SHARED);
-	if (!e->in_use || e->generation != generation || e->worker != my_worker)
+	if (!e->in_use || e->dropped || e->generation != generation ||
+		e->worker != my_worker)
 	{
 		LWLockRelease(pool_shared->lock);
 		return NULL;
 	}
-	key = pstrdup(e->key);
 	LWLockRelease(pool_shared->lock);
-
-	opts = PQconninfoParse(key, NULL);
-	memset(key, 0, strlen(key));
-	pfree(key);
-	if (opts == NULL)
-		return NULL;
 
 	cxt = AllocSetContextCreate(pool_worker_cxt, "pool", ALLOCSET_SMALL_SIZES);
 	pool = MemoryContextAllocZero(cxt, sizeof(WPool));
@@ -162,28 +232,16 @@ pool_get(int index, uint32 generation)
 	pool->index = index;
 	pool->generation = generation;
 	pool->shared = e;
-	pool->require_password = e->require_password;
 	dlist_init(&pool->conns);
 	dlist_init(&pool->idle);
 	dlist_init(&pool->waiters);
 
-	for (opt = opts; opt->keyword != NULL; opt++)
-		n++;
-	pool->keywords = MemoryContextAllocZero(cxt, sizeof(char *) * (n + 2));
-	pool->values = MemoryContextAllocZero(cxt, sizeof(char *) * (n + 2));
-	n = 0;
-	for (opt = opts; opt->keyword != NULL; opt++)
+	(void) pool_load_config(pool);
+	if (pool->keywords == NULL)
 	{
-		if (opt->val == NULL)
-			continue;
-		pool->keywords[n] = MemoryContextStrdup(cxt, opt->keyword);
-		pool->values[n] = MemoryContextStrdup(cxt, opt->val);
-		n++;
+		MemoryContextDelete(cxt);
+		return NULL;
 	}
-	pool->keywords[n] = "fallback_application_name";
-	pool->values[n] = "pool";
-	PQconninfoFree(opts);
-
 	pool_apply_settings(pool);
 	pg_atomic_write_u32(&e->waiting, 0);
 	pools[index] = pool;
@@ -803,6 +861,30 @@ pool_admin(WPool *pool, char kind)
 			pool_schedule(pool, pool_now);
 			pool_dispatch(pool);
 			return pstrdup("RESUME");
+
+		case POOL_REQ_RECONFIGURE:
+			/* pool_get applied the new configuration already */
+			return pstrdup("RECONFIGURE");
+
+		case POOL_REQ_DROP:
+			/* its server is gone: no more requests, and every connection closes */
+			pool->dropped = true;
+			LWLockAcquire(pool_shared->lock, LW_EXCLUSIVE);
+			pool->shared->dropped = true;
+			LWLockRelease(pool_shared->lock);
+			while (pool->nwaiters > 0)
+			{
+				WRequest   *req = pool_pop_waiter(pool);
+
+				pool_request_error(req, "08003", "the server of this pool was dropped",
+								   NULL, NULL);
+				pool_request_done(req);
+			}
+			ereport(LOG,
+					(errmsg("pool \"%s\" closes: its server was dropped",
+							pool->shared->name)));
+			(void) pool_admin(pool, POOL_REQ_RESET);
+			return pstrdup("DROP");
 
 		case POOL_REQ_RESET:
 			/* idle connections close now, the others at check-in */

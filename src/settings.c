@@ -21,6 +21,36 @@
 
 #include "pool.h"
 
+/*
+ * The per-pool settings: the pool.* settings of the same names give their
+ * defaults, a foreign server's options override them.
+ */
+typedef struct PoolSettingDef
+{
+	const char *name;
+	int			flags;			/* GUC_UNIT_MS for times */
+	int			min;
+	int			max;
+	size_t		offset;			/* in PoolSettings; -1 for reset_query */
+	int		   *guc;			/* the default */
+} PoolSettingDef;
+
+static const PoolSettingDef setting_defs[] = {
+	{"pool_size", 0, 1, 10000, offsetof(PoolSettings, pool_size), &pool_pool_size},
+	{"min_idle", 0, 0, 10000, offsetof(PoolSettings, min_idle), &pool_min_idle},
+	{"max_overflow", 0, 0, 10000, offsetof(PoolSettings, max_overflow), &pool_max_overflow},
+	{"checkout_timeout", GUC_UNIT_MS, 1, INT_MAX, offsetof(PoolSettings, checkout_timeout), &pool_checkout_timeout},
+	{"connect_timeout", GUC_UNIT_MS, 1, INT_MAX, offsetof(PoolSettings, connect_timeout), &pool_connect_timeout},
+	{"idle_timeout", GUC_UNIT_MS, 0, INT_MAX, offsetof(PoolSettings, idle_timeout), &pool_idle_timeout},
+	{"max_lifetime", GUC_UNIT_MS, 0, INT_MAX, offsetof(PoolSettings, max_lifetime), &pool_max_lifetime},
+	{"pre_ping", GUC_UNIT_MS, -1, INT_MAX, offsetof(PoolSettings, pre_ping), &pool_pre_ping},
+	{"retry_delay", GUC_UNIT_MS, 1, INT_MAX, offsetof(PoolSettings, retry_delay), &pool_retry_delay},
+	{"leak_threshold", GUC_UNIT_MS, 0, INT_MAX, offsetof(PoolSettings, leak_threshold), &pool_leak_threshold},
+	{"reset_query", 0, 0, 0, (size_t) -1, NULL},
+};
+
+#define NUM_SETTING_DEFS lengthof(setting_defs)
+
 int			pool_workers = 1;
 int			pool_max_pools = 32;
 int			pool_max_connections = 100;
@@ -170,4 +200,113 @@ pool_define_settings(void)
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pool");
+}
+
+/*
+ * Is this the name of a per-pool setting?
+ */
+bool
+pool_is_setting_name(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < NUM_SETTING_DEFS; i++)
+		if (strcmp(setting_defs[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The names of the per-pool settings, comma-separated, for hints.
+ */
+const char *
+pool_setting_names(void)
+{
+	static char names[512];
+	int			i;
+
+	if (names[0] == '\0')
+	{
+		for (i = 0; i < NUM_SETTING_DEFS; i++)
+		{
+			if (i > 0)
+				strlcat(names, ", ", sizeof(names));
+			strlcat(names, setting_defs[i].name, sizeof(names));
+		}
+	}
+	return names;
+}
+
+/*
+ * Parse a server option that sets a per-pool setting into *o, marking it in
+ * *mask; a malformed value is an error that says what is allowed.
+ */
+void
+pool_setting_parse(const char *name, const char *value, PoolSettings *o,
+				   uint32 *mask)
+{
+	int			i;
+
+	for (i = 0; i < NUM_SETTING_DEFS; i++)
+	{
+		const PoolSettingDef *d = &setting_defs[i];
+		int			v;
+		const char *hint = NULL;
+
+		if (strcmp(d->name, name) != 0)
+			continue;
+		*mask |= 1U << i;
+		if (d->offset == (size_t) -1)
+		{
+			if (strlen(value) >= POOL_RESET_QUERY_LEN)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("value for option \"%s\" is too long", name),
+						 errdetail("It may hold at most %d bytes.",
+								   POOL_RESET_QUERY_LEN - 1)));
+			strlcpy(o->reset_query, value, POOL_RESET_QUERY_LEN);
+			return;
+		}
+		if (!parse_int(value, &v, d->flags, &hint))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid value for option \"%s\": \"%s\"", name, value),
+					 hint ? errhint("%s", _(hint)) :
+					 d->flags ? errhint("A time, such as \"500ms\", \"5s\" or \"10min\"; a number alone is in milliseconds.") :
+					 errhint("A whole number.")));
+		if (v < d->min || v > d->max)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("value for option \"%s\" is out of range: \"%s\"", name, value),
+					 errdetail("It must be between %d and %d%s.", d->min, d->max,
+							   d->flags ? " milliseconds" : "")));
+		*(int *) ((char *) o + d->offset) = v;
+		return;
+	}
+	elog(ERROR, "\"%s\" is not a pool setting", name);
+}
+
+/*
+ * The settings in force: the pool.* defaults, with the overrides marked in
+ * mask.
+ */
+void
+pool_settings_resolve(PoolSettings *s, const PoolSettings *o, uint32 mask)
+{
+	int			i;
+
+	for (i = 0; i < NUM_SETTING_DEFS; i++)
+	{
+		const PoolSettingDef *d = &setting_defs[i];
+		bool		set = (mask & (1U << i)) != 0;
+
+		if (d->offset == (size_t) -1)
+			strlcpy(s->reset_query,
+					set ? o->reset_query : (pool_reset_query ? pool_reset_query : ""),
+					POOL_RESET_QUERY_LEN);
+		else
+			*(int *) ((char *) s + d->offset) =
+				set ? *(const int *) ((const char *) o + d->offset) : *d->guc;
+	}
+	s->min_idle = Min(s->min_idle, s->pool_size);
 }

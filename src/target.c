@@ -1,17 +1,21 @@
 /*-------------------------------------------------------------------------
  *
  * target.c
- *	  Resolving a target (a libpq connection string or URI) to a pool.
+ *	  Resolving a target (the name of a foreign server, or a libpq
+ *	  connection string or URI) to a pool.
  *
  * Each distinct set of resolved connection parameters gets its own pool.  The
- * canonical key is the parsed connection string, in libpq's option order,
- * with client_encoding forced to this database's encoding, plus whether the
- * caller is a superuser: a pool opened for a non-superuser only ever hands
- * out connections that authenticated with the password given (dblink's
- * rule), so it must not share connections with a superuser's pool.
+ * canonical key of a connection string is the parsed string, in libpq's
+ * option order, with client_encoding forced to this database's encoding; a
+ * server's pools are keyed by server and user mapping (fdw.c).  Whether the
+ * caller is a superuser is part of a pool's identity too: a pool opened for
+ * a non-superuser only ever hands out connections that authenticated with
+ * the password given (dblink's rule), so it must not share connections with
+ * a superuser's pool.
  *
- * The key holds the password and stays in shared memory, read only by the
- * workers.  What users see is the name: the same options without secrets.
+ * The connection string with its password stays in shared memory, read only
+ * by the workers.  What users see is the name: the options without secrets,
+ * or the server's name.
  *
  * A backend remembers the last few targets it resolved, so that a repeated
  * call costs a string comparison rather than a parse and a lookup.
@@ -25,6 +29,7 @@
 #include "postgres.h"
 
 #include "common/hashfn.h"
+#include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "libpq-fe.h"
 #include "mb/pg_wchar.h"
@@ -43,6 +48,7 @@ typedef struct TargetCacheEntry
 	uint32		target_hash;
 	Oid			userid;
 	bool		superuser;
+	bool		is_server;		/* a foreign server's name */
 	uint64		last_used;
 	PoolTarget	resolved;
 } TargetCacheEntry;
@@ -65,7 +71,7 @@ pool_option_is_secret(const char *keyword)
 /*
  * Append keyword=value to buf, quoted as libpq expects when needed.
  */
-static void
+void
 pool_append_option(StringInfo buf, const char *keyword, const char *value)
 {
 	const char *p;
@@ -130,6 +136,21 @@ pool_canonicalize(const char *conninfo, bool need_password,
 				 errmsg("invalid connection string syntax"),
 				 bad_option ? errdetail_internal("%s.", bad_option) :
 				 errdetail("The target could not be parsed as a libpq connection string or URI.")));
+	}
+
+	/* what could authenticate as the local server's OS user instead */
+	if (need_password)
+	{
+		PG_TRY();
+		{
+			pool_check_conninfo_options(opts);
+		}
+		PG_CATCH();
+		{
+			PQconninfoFree(opts);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
 	}
 
 	for (opt = opts; opt->keyword != NULL; opt++)
@@ -219,16 +240,118 @@ pool_find_unused(void)
 }
 
 /*
- * Find the pool for a canonical key, creating it if there is none yet.
+ * The target of pool entry index; the caller holds the lock.
  */
 static void
-pool_find_or_create(const char *key, const char *name, bool require_password,
-					PoolTarget *result)
+pool_entry_target(int index, PoolTarget *t)
+{
+	PoolEntry  *e = &pool_shared->pools[index];
+
+	t->pool_index = index;
+	t->pool_generation = e->generation;
+	t->worker = e->worker;
+	strlcpy(t->name, e->name, POOL_NAME_LEN);
+}
+
+/*
+ * Does entry e hold configuration cfg?
+ */
+static bool
+pool_entry_config_equal(PoolEntry *e, PoolServerConfig *cfg)
+{
+	return strcmp(e->conninfo, cfg->conninfo) == 0 &&
+		e->require_password == cfg->require_password &&
+		e->override_mask == cfg->override_mask &&
+		memcmp(&e->overrides, &cfg->overrides, sizeof(PoolSettings)) == 0;
+}
+
+/*
+ * Store a configuration in an entry; the caller holds the lock exclusively.
+ */
+static void
+pool_entry_set_config(PoolEntry *e, PoolServerConfig *cfg)
+{
+	strlcpy(e->conninfo, cfg->conninfo, POOL_KEY_LEN);
+	e->require_password = cfg->require_password;
+	e->overrides = cfg->overrides;
+	e->override_mask = cfg->override_mask;
+	pg_atomic_fetch_add_u32(&e->config_version, 1);
+}
+
+/*
+ * Fail unless a configuration fits in shared memory.
+ */
+static void
+pool_check_config_size(const char *key, PoolServerConfig *cfg)
+{
+	if (strlen(cfg->conninfo) >= POOL_KEY_LEN || strlen(key) >= POOL_KEY_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("connection string is too long"),
+				 errdetail("A pool's connection string may hold at most %d bytes.",
+						   POOL_KEY_LEN - 1)));
+}
+
+/*
+ * Publish a new configuration of a pool (its server or user mapping
+ * changed), and have its worker apply it.
+ */
+void
+pool_entry_update_config(int index, PoolServerConfig *cfg)
+{
+	PoolEntry  *e = &pool_shared->pools[index];
+	bool		changed = false;
+
+	pool_check_config_size("", cfg);
+	LWLockAcquire(pool_shared->lock, LW_EXCLUSIVE);
+	if (e->in_use && !pool_entry_config_equal(e, cfg))
+	{
+		pool_entry_set_config(e, cfg);
+		changed = true;
+	}
+	LWLockRelease(pool_shared->lock);
+	if (changed)
+		pool_entry_post(index, POOL_REQ_RECONFIGURE);
+}
+
+/*
+ * Tell the worker of a pool something about it, without waiting.
+ */
+void
+pool_entry_post(int index, char kind)
+{
+	PoolTarget	target;
+	StringInfoData request;
+
+	LWLockAcquire(pool_shared->lock, LW_SHARED);
+	pool_entry_target(index, &target);
+	LWLockRelease(pool_shared->lock);
+
+	pool_build_request(&request, kind, &target, 0, cstring_to_text(""), NULL);
+	pool_channel_ensure();
+	if (!pool_call_post(target.worker, &request))
+		ereport(WARNING,
+				(errmsg("could not tell the worker of pool \"%s\" that its configuration changed",
+						target.name),
+				 errdetail("The change applies with the next command on the pool.")));
+	pfree(request.data);
+}
+
+/*
+ * Find the pool for a key, creating it if there is none yet; an existing
+ * one whose configuration differs from cfg gets cfg.
+ */
+void
+pool_find_or_create_configured(const char *key, const char *name,
+							   PoolServerConfig *cfg, PoolTarget *result)
 {
 	uint32		hash = hash_bytes((const unsigned char *) key, strlen(key));
 	int			i;
 	int			free_index = -1;
 	LWLockMode	mode = LW_SHARED;
+	bool		config_changed = false;
+
+	pool_check_config_size(key, cfg);
 
 	for (;;)
 	{
@@ -243,15 +366,22 @@ pool_find_or_create(const char *key, const char *name, bool require_password,
 					free_index = i;
 				continue;
 			}
-			if (e->key_hash == hash &&
-				e->require_password == require_password &&
+			if (e->key_hash == hash && !e->dropped &&
+				e->for_superuser == cfg->for_superuser &&
 				strcmp(e->key, key) == 0)
 			{
-				result->pool_index = i;
-				result->pool_generation = e->generation;
-				result->worker = e->worker;
-				strlcpy(result->name, e->name, POOL_NAME_LEN);
+				/* changed since: update it, under the exclusive lock */
+				if (!pool_entry_config_equal(e, cfg))
+				{
+					if (mode != LW_EXCLUSIVE)
+						break;
+					pool_entry_set_config(e, cfg);
+					config_changed = true;
+				}
+				pool_entry_target(i, result);
 				LWLockRelease(pool_shared->lock);
+				if (config_changed)
+					pool_entry_post(i, POOL_REQ_RECONFIGURE);
 				return;
 			}
 		}
@@ -278,7 +408,11 @@ pool_find_or_create(const char *key, const char *name, bool require_password,
 		PoolEntry  *e = &pool_shared->pools[free_index];
 
 		e->in_use = true;
-		e->require_password = require_password;
+		e->for_superuser = cfg->for_superuser;
+		e->dropped = false;
+		e->server_oid = cfg->server_oid;
+		e->owner_role = cfg->owner_role;
+		pool_entry_set_config(e, cfg);
 		e->generation++;
 		e->worker = free_index % pool_shared->nworkers;
 		e->key_hash = hash;
@@ -299,10 +433,7 @@ pool_find_or_create(const char *key, const char *name, bool require_password,
 		pool_end_write(&e->changecount);
 		pg_atomic_write_u32(&e->waiting, 0);
 
-		result->pool_index = free_index;
-		result->pool_generation = e->generation;
-		result->worker = e->worker;
-		strlcpy(result->name, e->name, POOL_NAME_LEN);
+		pool_entry_target(free_index, result);
 	}
 	LWLockRelease(pool_shared->lock);
 }
@@ -338,6 +469,7 @@ pool_resolve_target(text *target, PoolTarget *result)
 	StringInfoData key;
 	StringInfoData name;
 	char	   *conninfo;
+	bool		is_server = false;
 	int			i;
 
 	for (i = 0; i < TARGET_CACHE_SIZE; i++)
@@ -363,16 +495,31 @@ pool_resolve_target(text *target, PoolTarget *result)
 	}
 
 	conninfo = text_to_cstring(target);
-	initStringInfo(&key);
-	initStringInfo(&name);
-	pool_canonicalize(conninfo, !is_superuser, &key, &name);
-	pool_find_or_create(key.data, name.data, !is_superuser, result);
+	if (pool_target_is_server_name(conninfo))
+	{
+		pool_resolve_server(conninfo, result);
+		is_server = true;
+	}
+	else
+	{
+		PoolServerConfig cfg;
 
-	/* Wipe the copies that hold the password. */
-	memset(key.data, 0, key.len);
-	memset(conninfo, 0, len);
-	pfree(key.data);
-	pfree(name.data);
+		initStringInfo(&key);
+		initStringInfo(&name);
+		pool_canonicalize(conninfo, !is_superuser, &key, &name);
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.conninfo = key.data;
+		cfg.for_superuser = is_superuser;
+		cfg.require_password = !is_superuser;
+		cfg.owner_role = userid;
+		pool_find_or_create_configured(key.data, name.data, &cfg, result);
+
+		/* Wipe the copies that hold the password. */
+		memset(key.data, 0, key.len);
+		memset(conninfo, 0, len);
+		pfree(key.data);
+		pfree(name.data);
+	}
 	pfree(conninfo);
 
 	if (victim->target != NULL)
@@ -383,8 +530,31 @@ pool_resolve_target(text *target, PoolTarget *result)
 	victim->target_hash = hash;
 	victim->userid = userid;
 	victim->superuser = is_superuser;
+	victim->is_server = is_server;
 	victim->last_used = ++target_cache_clock;
 	victim->resolved = *result;
+}
+
+/*
+ * Forget the servers this backend resolved: a server or user mapping
+ * changed, or the privileges on one.
+ */
+void
+pool_target_cache_reset_servers(void)
+{
+	int			i;
+
+	for (i = 0; i < TARGET_CACHE_SIZE; i++)
+	{
+		TargetCacheEntry *c = &target_cache[i];
+
+		if (c->target != NULL && c->is_server)
+		{
+			pfree(c->target);
+			c->target = NULL;
+			c->last_used = 0;
+		}
+	}
 }
 
 /*
@@ -431,10 +601,7 @@ pool_lookup_pools(text *pool_name, PoolTarget *results)
 		LWLockAcquire(pool_shared->lock, LW_SHARED);
 		if (e->in_use)
 		{
-			results[0].pool_index = id - 1;
-			results[0].pool_generation = e->generation;
-			results[0].worker = e->worker;
-			strlcpy(results[0].name, e->name, POOL_NAME_LEN);
+			pool_entry_target(id - 1, &results[0]);
 			n = 1;
 		}
 		LWLockRelease(pool_shared->lock);
@@ -442,6 +609,27 @@ pool_lookup_pools(text *pool_name, PoolTarget *results)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("pool %s does not exist", str)));
+	}
+	else if (pool_target_is_server_name(str))
+	{
+		ForeignServer *server = GetForeignServerByName(str, false);
+
+		LWLockAcquire(pool_shared->lock, LW_SHARED);
+		for (i = 0; i < pool_shared->max_pools; i++)
+		{
+			PoolEntry  *e = &pool_shared->pools[i];
+
+			if (!e->in_use || e->dropped || e->server_oid != server->serverid)
+				continue;
+			pool_entry_target(i, &results[n]);
+			n++;
+		}
+		LWLockRelease(pool_shared->lock);
+		if (n == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("server \"%s\" has no pool", str),
+					 errhint("A server's pool is created when it is first used.")));
 	}
 	else
 	{
@@ -462,10 +650,7 @@ pool_lookup_pools(text *pool_name, PoolTarget *results)
 				pool_key_prefix_len(e->key) != pool_key_prefix_len(key.data) ||
 				memcmp(e->key, key.data, pool_key_prefix_len(key.data)) != 0)
 				continue;
-			results[n].pool_index = i;
-			results[n].pool_generation = e->generation;
-			results[n].worker = e->worker;
-			strlcpy(results[n].name, e->name, POOL_NAME_LEN);
+			pool_entry_target(i, &results[n]);
 			n++;
 		}
 		LWLockRelease(pool_shared->lock);

@@ -11,7 +11,12 @@
  *
  * Query text is shown as pg_stat_activity shows it: to members of
  * pg_read_all_stats and to roles with the privileges of the role the
- * connection served; others see "<insufficient privilege>".
+ * connection served; others see "<insufficient privilege>".  Likewise a
+ * pool's target, last error and remote addresses are shown to members of
+ * pg_read_all_stats, to roles with the privileges of the role whose
+ * credentials it uses (the role of its user mapping, or who first used its
+ * connection string), and, for a server's PUBLIC user mapping, to roles
+ * that may use the server.
  *
  * Portions Copyright (c) the pool authors
  *
@@ -22,6 +27,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_authid.h"
+#include "foreign/foreign.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -60,20 +66,43 @@ pool_timestamp_datum(TimestampTz t, bool *isnull)
 }
 
 /*
+ * May the current role see the details of a pool?
+ */
+static bool
+pool_may_see(Oid owner_role, Oid server_oid)
+{
+	Oid			me = GetUserId();
+
+	if (has_privs_of_role(me, ROLE_PG_READ_ALL_STATS))
+		return true;
+	if (OidIsValid(owner_role))
+		return has_privs_of_role(me, owner_role);
+	return OidIsValid(server_oid) &&
+		GetForeignServerExtended(server_oid, FSV_MISSING_OK) != NULL &&
+		pg_foreign_server_aclcheck(server_oid, me, ACL_USAGE) == ACLCHECK_OK;
+}
+
+/*
  * Copy a pool's identity under the lock; false if the entry is not in use
- * (or no longer of that generation, when generation is not 0).
+ * (or no longer of that generation, when generation is not 0).  *visible
+ * says whether the current role may see its details.
  */
 static bool
 pool_read_identity(int index, uint32 generation, char *name, int *worker,
-				   TimestampTz *created_at, TimestampTz *stats_reset)
+				   TimestampTz *created_at, TimestampTz *stats_reset,
+				   bool *visible)
 {
 	PoolEntry  *e = &pool_shared->pools[index];
 	bool		ok;
+	Oid			owner_role = InvalidOid;
+	Oid			server_oid = InvalidOid;
 
 	LWLockAcquire(pool_shared->lock, LW_SHARED);
 	ok = e->in_use && (generation == 0 || e->generation == generation);
 	if (ok)
 	{
+		owner_role = e->owner_role;
+		server_oid = e->server_oid;
 		strlcpy(name, e->name, POOL_NAME_LEN);
 		*worker = e->worker;
 		if (created_at)
@@ -82,6 +111,9 @@ pool_read_identity(int index, uint32 generation, char *name, int *worker,
 			*stats_reset = e->stats_reset;
 	}
 	LWLockRelease(pool_shared->lock);
+	*visible = ok && pool_may_see(owner_role, server_oid);
+	if (ok && !*visible)
+		strlcpy(name, "<insufficient privilege>", POOL_NAME_LEN);
 	return ok;
 }
 
@@ -139,9 +171,13 @@ pool_stats(PG_FUNCTION_ARGS)
 		TimestampTz stats_reset;
 		int			worker;
 		int			waiting;
+		bool		visible;
 		int			j = 0;
 
-		if (!pool_read_identity(i, 0, name, &worker, &created_at, &stats_reset))
+		/* a pool whose server was dropped shows only its closing connections */
+		if (e->dropped ||
+			!pool_read_identity(i, 0, name, &worker, &created_at, &stats_reset,
+								&visible))
 			continue;
 		pool_entry_read_state(e, &state);
 		waiting = pg_atomic_read_u32(&e->waiting);
@@ -193,7 +229,7 @@ pool_stats(PG_FUNCTION_ARGS)
 		values[j] = pool_timestamp_datum(state.failing ? state.retry_at : 0,
 										 &nulls[j]);
 		j++;
-		if (state.last_error[0] != '\0')
+		if (state.last_error[0] != '\0' && visible)
 			values[j] = CStringGetTextDatum(state.last_error);
 		else
 			nulls[j] = true;
@@ -230,6 +266,7 @@ pool_connections(PG_FUNCTION_ARGS)
 		bool		nulls[POOL_CONNECTIONS_COLS];
 		char		name[POOL_NAME_LEN];
 		int			worker;
+		bool		visible;
 		int			j = 0;
 
 		if (!pool_shared->slots[i].in_use)
@@ -239,7 +276,7 @@ pool_connections(PG_FUNCTION_ARGS)
 			copy.pool_index >= pool_shared->max_pools)
 			continue;
 		if (!pool_read_identity(copy.pool_index, copy.pool_generation, name,
-								&worker, NULL, NULL))
+								&worker, NULL, NULL, &visible))
 			continue;
 
 		memset(nulls, 0, sizeof(nulls));
@@ -258,10 +295,10 @@ pool_connections(PG_FUNCTION_ARGS)
 		nulls[j] = copy.remote_pid == 0;
 		j++;
 		values[j] = CStringGetTextDatum(copy.remote_host);
-		nulls[j] = copy.remote_host[0] == '\0';
+		nulls[j] = copy.remote_host[0] == '\0' || !visible;
 		j++;
 		values[j] = Int32GetDatum(copy.remote_port);
-		nulls[j] = copy.remote_port == 0;
+		nulls[j] = copy.remote_port == 0 || !visible;
 		j++;
 		values[j] = pool_timestamp_datum(copy.connected_at, &nulls[j]);
 		j++;
@@ -276,7 +313,8 @@ pool_connections(PG_FUNCTION_ARGS)
 		values[j++] = Int64GetDatum(copy.queries);
 		if (query[0] == '\0')
 			nulls[j] = true;
-		else if (read_all || has_privs_of_role(GetUserId(), copy.holder_role))
+		else if (read_all ||
+				 (visible && has_privs_of_role(GetUserId(), copy.holder_role)))
 		{
 			char	   *clipped = pgstat_clip_activity(query);
 

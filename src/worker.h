@@ -49,8 +49,15 @@ typedef struct WPool
 	PoolEntry  *shared;
 	bool		require_password;
 	MemoryContext cxt;
+	uint32		config_version; /* of the entry's configuration in use */
+	MemoryContext config_cxt;	/* keywords and values */
+	PoolSettings overrides;		/* from its foreign server */
+	uint32		override_mask;
+	bool		dropped;		/* its server was dropped */
 	const char **keywords;		/* NULL-terminated, for PQconnectStartParams */
 	const char **values;
+	const char **keywords_new;	/* while loading a new configuration */
+	const char **values_new;
 	dlist_head	conns;			/* WConn, every connection of the pool */
 	dlist_head	idle;			/* WConn, most recently used first */
 	dlist_head	waiters;		/* WRequest, first come first served */

@@ -1,0 +1,640 @@
+/*-------------------------------------------------------------------------
+ *
+ * fdw.c
+ *	  Pools defined by foreign servers and user mappings.
+ *
+ * The install script creates FOREIGN DATA WRAPPER pool with the validator
+ * below.  A server of that wrapper holds the connection options of libpq
+ * (host, port, dbname, ...) and per-pool settings (pool_size,
+ * checkout_timeout, ...) that override the server-wide pool.* defaults; a
+ * user mapping holds the credentials (user, password, ...).  Credentials are
+ * refused on a server, settings on a user mapping.
+ *
+ * Using a server needs USAGE on it and a user mapping for the current role
+ * or PUBLIC.  Each (server, user mapping, password rule) is a pool of its
+ * own, so different credentials never share connections.  A non-superuser
+ * must have a password in the mapping, which the remote must then ask for
+ * (checked after connecting, as dblink and postgres_fdw do), unless a
+ * superuser set password_required 'false' on the mapping.
+ *
+ * ALTER SERVER and ALTER USER MAPPING reach the pool when the transaction
+ * that made them commits: new connection options close its connections
+ * (idle ones now, the others at check-in), new settings apply at once.
+ * DROP SERVER closes its pools.
+ *
+ * Portions Copyright (c) the pool authors
+ *
+ * src/fdw.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/reloptions.h"
+#include "access/xact.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_foreign_data_wrapper.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "foreign/foreign.h"
+#include "libpq-fe.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+#include "pool.h"
+
+PG_FUNCTION_INFO_V1(pool_fdw_validator);
+
+/* Where an option may go. */
+typedef enum PoolOptionKind
+{
+	POOL_OPT_NONE,
+	POOL_OPT_SERVER,			/* a libpq option on the server */
+	POOL_OPT_SETTING,			/* a pool setting on the server */
+	POOL_OPT_MAPPING,			/* a credential on the user mapping */
+	POOL_OPT_MAPPING_SUPERUSER	/* ... that only a superuser may set */
+} PoolOptionKind;
+
+/* libpq options no server may set: pool sets them, or does not support them */
+static const char *const excluded_options[] = {
+	"client_encoding", "fallback_application_name", "replication", NULL
+};
+
+/* libpq options that belong to a user mapping */
+static const char *const mapping_options[] = {
+	"user", "password", "sslpassword", NULL
+};
+static const char *const mapping_superuser_options[] = {
+	"sslcert", "sslkey", "password_required", NULL
+};
+
+/*
+ * Options that let the local server's own identity, files or environment
+ * authenticate instead of a password: refused to non-superusers.
+ */
+static const char *const superuser_only_options[] = {
+	"passfile", "service", "sslcert", "sslkey", "gssdelegation", NULL
+};
+
+static PQconninfoOption *libpq_options = NULL;
+
+/* servers whose pools changed in this transaction */
+static List *changed_servers = NIL;
+static List *dropped_servers = NIL;
+static object_access_hook_type prev_object_access_hook = NULL;
+static bool fdw_callbacks_registered = false;
+
+static bool
+pool_in_list(const char *name, const char *const *list)
+{
+	int			i;
+
+	for (i = 0; list[i] != NULL; i++)
+		if (strcmp(list[i], name) == 0)
+			return true;
+	return false;
+}
+
+static PQconninfoOption *
+pool_libpq_options(void)
+{
+	if (libpq_options == NULL)
+	{
+		libpq_options = PQconndefaults();
+		if (libpq_options == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory"),
+					 errdetail("Could not get libpq's default connection options.")));
+	}
+	return libpq_options;
+}
+
+/*
+ * Where an option may go.  connect_timeout is the pool setting (in
+ * milliseconds, with units), not libpq's.
+ */
+static PoolOptionKind
+pool_option_kind(const char *name)
+{
+	PQconninfoOption *opt;
+
+	if (pool_is_setting_name(name))
+		return POOL_OPT_SETTING;
+	if (pool_in_list(name, mapping_options))
+		return POOL_OPT_MAPPING;
+	if (pool_in_list(name, mapping_superuser_options))
+		return POOL_OPT_MAPPING_SUPERUSER;
+	if (pool_in_list(name, excluded_options))
+		return POOL_OPT_NONE;
+	for (opt = pool_libpq_options(); opt->keyword != NULL; opt++)
+	{
+		/* debug options, such as libpq's "D" ones, are not offered */
+		if (strcmp(opt->keyword, name) == 0)
+			return strchr(opt->dispchar, 'D') ? POOL_OPT_NONE : POOL_OPT_SERVER;
+	}
+	return POOL_OPT_NONE;
+}
+
+/*
+ * The valid options for a catalog, for a hint.
+ */
+static char *
+pool_valid_options(Oid catalog)
+{
+	StringInfoData buf;
+	PQconninfoOption *opt;
+	int			i;
+
+	initStringInfo(&buf);
+	if (catalog == ForeignServerRelationId)
+	{
+		for (opt = pool_libpq_options(); opt->keyword != NULL; opt++)
+		{
+			if (pool_option_kind(opt->keyword) != POOL_OPT_SERVER)
+				continue;
+			appendStringInfo(&buf, "%s%s", buf.len ? ", " : "", opt->keyword);
+		}
+		appendStringInfo(&buf, ", %s", pool_setting_names());
+	}
+	else if (catalog == UserMappingRelationId)
+	{
+		for (i = 0; mapping_options[i] != NULL; i++)
+			appendStringInfo(&buf, "%s%s", buf.len ? ", " : "", mapping_options[i]);
+		for (i = 0; mapping_superuser_options[i] != NULL; i++)
+			appendStringInfo(&buf, ", %s", mapping_superuser_options[i]);
+	}
+	return buf.data;
+}
+
+/*
+ * pool.fdw_validator(options text[], catalog oid): check the options of the
+ * pool foreign-data wrapper, its servers and user mappings.
+ */
+Datum
+pool_fdw_validator(PG_FUNCTION_ARGS)
+{
+	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
+	Oid			catalog = PG_GETARG_OID(1);
+	ListCell   *cell;
+	PoolSettings overrides;
+	uint32		mask = 0;
+
+	memset(&overrides, 0, sizeof(overrides));
+	foreach(cell, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+		PoolOptionKind kind = pool_option_kind(def->defname);
+		char	   *value = defGetString(def);
+
+		if (catalog == ForeignServerRelationId &&
+			(kind == POOL_OPT_SERVER || kind == POOL_OPT_SETTING))
+		{
+			if (kind == POOL_OPT_SETTING)
+				pool_setting_parse(def->defname, value, &overrides, &mask);
+			continue;
+		}
+		if (catalog == UserMappingRelationId &&
+			(kind == POOL_OPT_MAPPING || kind == POOL_OPT_MAPPING_SUPERUSER))
+		{
+			if (kind == POOL_OPT_MAPPING_SUPERUSER && !superuser())
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("permission denied to set option \"%s\"", def->defname),
+						 errdetail("Only superusers may set it on a user mapping.")));
+			if (strcmp(def->defname, "password_required") == 0)
+				(void) defGetBoolean(def);
+			continue;
+		}
+
+		/* in the wrong place, or unknown */
+		if (catalog == ForeignServerRelationId &&
+			(kind == POOL_OPT_MAPPING || kind == POOL_OPT_MAPPING_SUPERUSER))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("option \"%s\" is not allowed on a foreign server",
+							def->defname),
+					 errhint("Credentials go in a user mapping: CREATE USER MAPPING FOR role SERVER server OPTIONS (user '...', password '...').")));
+		if (catalog == UserMappingRelationId &&
+			(kind == POOL_OPT_SERVER || kind == POOL_OPT_SETTING))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("option \"%s\" is not allowed on a user mapping",
+							def->defname),
+					 errhint("Connection options and pool settings go on the foreign server.")));
+		if (catalog == ForeignServerRelationId || catalog == UserMappingRelationId)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("invalid option \"%s\"", def->defname),
+					 errhint("Valid options in this context are: %s.",
+							 pool_valid_options(catalog))));
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("invalid option \"%s\"", def->defname),
+				 errhint("The pool foreign-data wrapper takes no options; its servers and user mappings do.")));
+	}
+	PG_RETURN_VOID();
+}
+
+/*
+ * Refuse, for a non-superuser, an option that could authenticate with the
+ * local server's identity instead of a password.
+ */
+static void
+pool_check_option_allowed(const char *name)
+{
+	if (pool_in_list(name, superuser_only_options))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to use connection option \"%s\"", name),
+				 errdetail("Only superusers may connect with options that can authenticate without a password.")));
+}
+
+/*
+ * Check a parsed connection string of a non-superuser.
+ */
+void
+pool_check_conninfo_options(PQconninfoOption *opts)
+{
+	PQconninfoOption *opt;
+
+	for (opt = opts; opt->keyword != NULL; opt++)
+		if (opt->val != NULL && opt->val[0] != '\0')
+			pool_check_option_allowed(opt->keyword);
+}
+
+/*
+ * What keeps a non-superuser from using a server and user mapping: the
+ * name of an option only superusers may use, or "password" when the mapping
+ * lacks the password it needs; NULL if nothing.
+ */
+static const char *
+pool_config_problem(ForeignServer *server, UserMapping *um)
+{
+	ListCell   *cell;
+	bool		has_password = false;
+	bool		password_required = true;
+
+	foreach(cell, server->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+
+		if (pool_in_list(def->defname, superuser_only_options))
+			return def->defname;
+	}
+	foreach(cell, um->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+
+		if (strcmp(def->defname, "password_required") == 0)
+			password_required = defGetBoolean(def);
+		else if (strcmp(def->defname, "password") == 0)
+			has_password = defGetString(def)[0] != '\0';
+	}
+	if (password_required && !has_password)
+		return "password";
+	return NULL;
+}
+
+/*
+ * Does the mapping waive the password rule?
+ */
+static bool
+pool_mapping_requires_password(UserMapping *um)
+{
+	ListCell   *cell;
+
+	foreach(cell, um->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+
+		if (strcmp(def->defname, "password_required") == 0)
+			return defGetBoolean(def);
+	}
+	return true;
+}
+
+/*
+ * Build the configuration of the pool of a server and user mapping into
+ * *cfg: connection string with secrets, settings, whether a password is
+ * required.  The options were checked by the validator.
+ */
+static void
+pool_server_config(ForeignServer *server, UserMapping *um, bool for_superuser,
+				   PoolServerConfig *cfg)
+{
+	StringInfoData conninfo;
+	ListCell   *cell;
+
+	memset(cfg, 0, sizeof(*cfg));
+	initStringInfo(&conninfo);
+	foreach(cell, server->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+
+		if (pool_is_setting_name(def->defname))
+			pool_setting_parse(def->defname, defGetString(def),
+							   &cfg->overrides, &cfg->override_mask);
+		else
+			pool_append_option(&conninfo, def->defname, defGetString(def));
+	}
+	foreach(cell, um->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+
+		if (strcmp(def->defname, "password_required") != 0)
+			pool_append_option(&conninfo, def->defname, defGetString(def));
+	}
+	cfg->for_superuser = for_superuser;
+	cfg->require_password = !for_superuser && pool_mapping_requires_password(um);
+	cfg->conninfo = conninfo.data;
+}
+
+/*
+ * The checks for a non-superuser, before connecting.
+ */
+static void
+pool_check_server_use(ForeignServer *server, UserMapping *um)
+{
+	const char *problem = pool_config_problem(server, um);
+
+	if (problem == NULL)
+		return;
+	if (strcmp(problem, "password") != 0)
+		pool_check_option_allowed(problem);
+	ereport(ERROR,
+			(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+			 errmsg("password is required"),
+			 errdetail("Non-superusers must have a password in their user mapping for server \"%s\".",
+					   server->servername),
+			 errhint("Add one with ALTER USER MAPPING ... OPTIONS (ADD password '...'), or have a superuser set password_required 'false'.")));
+}
+
+/*
+ * The user mapping for the current role on a server, or its PUBLIC one;
+ * an error that says how to make one if there is none.
+ */
+static UserMapping *
+pool_find_user_mapping(ForeignServer *server)
+{
+	Oid			userid = GetUserId();
+
+	if (!SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(userid),
+							   ObjectIdGetDatum(server->serverid)) &&
+		!SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(InvalidOid),
+							   ObjectIdGetDatum(server->serverid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("no user mapping for role \"%s\" on server \"%s\"",
+						GetUserNameFromId(userid, false), server->servername),
+				 errhint("Create one with CREATE USER MAPPING FOR %s SERVER %s OPTIONS (user '...', password '...').",
+						 quote_identifier(GetUserNameFromId(userid, false)),
+						 quote_identifier(server->servername))));
+	return GetUserMapping(userid, server->serverid);
+}
+
+/*
+ * The pool's name: the server, and whom it connects as.
+ */
+static char *
+pool_server_pool_name(ForeignServer *server, UserMapping *um)
+{
+	ListCell   *cell;
+
+	foreach(cell, um->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+
+		if (strcmp(def->defname, "user") == 0)
+			return psprintf("%s user=%s", server->servername, defGetString(def));
+	}
+	return pstrdup(server->servername);
+}
+
+/*
+ * Is target the name of a foreign server?  Connection strings have a '=',
+ * URIs a "://"; a plain word is taken for a server name.
+ */
+bool
+pool_target_is_server_name(const char *target)
+{
+	return target[0] != '\0' && strlen(target) < NAMEDATALEN &&
+		strchr(target, '=') == NULL && strstr(target, "://") == NULL;
+}
+
+/*
+ * Resolve a server name to its pool for the current role.
+ */
+void
+pool_resolve_server(const char *servername, PoolTarget *result)
+{
+	ForeignServer *server;
+	ForeignDataWrapper *fdw;
+	UserMapping *um;
+	AclResult	aclresult;
+	PoolServerConfig cfg;
+	char	   *key;
+	char	   *name;
+
+	server = GetForeignServerByName(servername, true);
+	if (server == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("server \"%s\" does not exist", servername),
+				 errhint("A target is the name of a foreign server of the pool foreign-data wrapper, or a connection string such as 'host=... dbname=...'.")));
+	fdw = GetForeignDataWrapper(server->fdwid);
+	if (strcmp(fdw->fdwname, "pool") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("server \"%s\" does not belong to the pool foreign-data wrapper",
+						servername),
+				 errdetail("It belongs to foreign-data wrapper \"%s\".", fdw->fdwname)));
+
+	aclresult = pg_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
+
+	um = pool_find_user_mapping(server);
+	if (!superuser())
+		pool_check_server_use(server, um);
+	pool_server_config(server, um, superuser(), &cfg);
+
+	key = psprintf("server=%u mapping=%u", server->serverid, um->umid);
+	name = pool_server_pool_name(server, um);
+	cfg.server_oid = server->serverid;
+	cfg.owner_role = um->userid;
+	pool_find_or_create_configured(key, name, &cfg, result);
+
+	memset(cfg.conninfo, 0, strlen(cfg.conninfo));
+	pfree(cfg.conninfo);
+	pfree(key);
+	pfree(name);
+}
+
+/* ----------------------------------------------------------------
+ * Changes to servers and user mappings
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * The configuration now in the catalogs for the pool of entry e, or false
+ * if its server or mapping is gone.
+ */
+static bool
+pool_entry_current_config(PoolEntry *e, Oid umid, PoolServerConfig *cfg)
+{
+	ForeignServer *server;
+	UserMapping *um;
+
+	server = GetForeignServerExtended(e->server_oid, FSV_MISSING_OK);
+	if (server == NULL ||
+		!SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(e->owner_role),
+							   ObjectIdGetDatum(e->server_oid)))
+		return false;
+	um = GetUserMapping(e->owner_role, e->server_oid);
+	if (um->umid != umid)
+		return false;
+
+	/*
+	 * A pool opened for non-superusers serves on only while its options are
+	 * still ones they may use.
+	 */
+	if (!e->for_superuser && pool_config_problem(server, um) != NULL)
+		return false;
+	pool_server_config(server, um, e->for_superuser, cfg);
+	return true;
+}
+
+/*
+ * Before commit: work out the new configuration of the pools of servers
+ * changed in this transaction; afterwards: publish it, and have the workers
+ * apply it.
+ */
+static void
+pool_fdw_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *cell;
+	int			i;
+
+	if (changed_servers == NIL && dropped_servers == NIL)
+		return;
+
+	if (event == XACT_EVENT_PRE_COMMIT && pool_shared != NULL)
+	{
+		/* dropped servers: their pools close */
+		foreach(cell, dropped_servers)
+		{
+			Oid			serverid = lfirst_oid(cell);
+
+			for (i = 0; i < pool_shared->max_pools; i++)
+			{
+				PoolEntry  *e = &pool_shared->pools[i];
+
+				if (e->in_use && e->server_oid == serverid)
+					pool_entry_post(i, POOL_REQ_DROP);
+			}
+		}
+
+		foreach(cell, changed_servers)
+		{
+			Oid			serverid = lfirst_oid(cell);
+
+			if (list_member_oid(dropped_servers, serverid) ||
+				GetForeignServerExtended(serverid, FSV_MISSING_OK) == NULL)
+				continue;
+			for (i = 0; i < pool_shared->max_pools; i++)
+			{
+				PoolEntry  *e = &pool_shared->pools[i];
+				PoolServerConfig cfg;
+				Oid			umid;
+
+				if (!e->in_use || e->server_oid != serverid)
+					continue;
+				if (sscanf(e->key, "server=%*u mapping=%u", &umid) != 1)
+					continue;
+				if (pool_entry_current_config(e, umid, &cfg))
+					pool_entry_update_config(i, &cfg);
+				else
+					pool_entry_post(i, POOL_REQ_DROP);
+			}
+		}
+	}
+
+	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE)
+	{
+		changed_servers = NIL;
+		dropped_servers = NIL;
+	}
+}
+
+/*
+ * Notice changes to servers and user mappings of any wrapper; the commit
+ * callback sorts out which concern pools.
+ */
+static void
+pool_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+				   int subId, void *arg)
+{
+	Oid			serverid = InvalidOid;
+
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+
+	if (access != OAT_POST_ALTER && access != OAT_DROP)
+		return;
+	if (classId == ForeignServerRelationId)
+		serverid = objectId;
+	else if (classId == UserMappingRelationId)
+	{
+		HeapTuple	tp = SearchSysCache1(USERMAPPINGOID, ObjectIdGetDatum(objectId));
+
+		if (!HeapTupleIsValid(tp))
+			return;
+		serverid = ((Form_pg_user_mapping) GETSTRUCT(tp))->umserver;
+		ReleaseSysCache(tp);
+		/* a dropped mapping changes its server's pools */
+		access = OAT_POST_ALTER;
+	}
+	else
+		return;
+
+	if (!fdw_callbacks_registered)
+	{
+		RegisterXactCallback(pool_fdw_xact_callback, NULL);
+		fdw_callbacks_registered = true;
+	}
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		if (access == OAT_DROP && classId == ForeignServerRelationId)
+			dropped_servers = list_append_unique_oid(dropped_servers, serverid);
+		else
+			changed_servers = list_append_unique_oid(changed_servers, serverid);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/*
+ * A server or user mapping changed: resolutions a backend remembers may be
+ * stale.
+ */
+static void
+pool_fdw_inval(Datum arg, int cacheid, uint32 hashvalue)
+{
+	pool_target_cache_reset_servers();
+}
+
+void
+pool_fdw_init(void)
+{
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = pool_object_access;
+	CacheRegisterSyscacheCallback(FOREIGNSERVEROID, pool_fdw_inval, (Datum) 0);
+	CacheRegisterSyscacheCallback(USERMAPPINGOID, pool_fdw_inval, (Datum) 0);
+}
