@@ -71,6 +71,14 @@ SELECT * FROM pool.query('$TARGET',
 SELECT pool.exec('$TARGET', 'UPDATE items SET name = \$1 WHERE id = \$2', 'renamed', '3');
 SQL
 
+say "the same remote as a foreign server: options on the server, the password in a user mapping"
+local_psql -d postgres -e <<SQL
+CREATE SERVER demo_remote FOREIGN DATA WRAPPER pool
+    OPTIONS (host '127.0.0.1', port '$REMOTE_PORT', dbname 'app', pool_size '2');
+CREATE USER MAPPING FOR PUBLIC SERVER demo_remote OPTIONS (user 'app', password 'secret');
+SELECT * FROM pool.query('demo_remote', 'SELECT count(*) FROM items') AS t(n bigint);
+SQL
+
 say "16 local sessions run 4,000 pooled queries at once"
 cat >"$DIR/demo.pgbench" <<SQL
 \set id random(1, 1000)
@@ -92,6 +100,7 @@ cat <<EOF
 Both clusters are running.
   local, with pool:  $( [ "$(id -u)" = 0 ] && echo "runuser -u $POOL_USER -- " )psql -h $DIR -p $LOCAL_PORT -U postgres postgres
   remote:            psql "$TARGET"
-  a pooled query:    SELECT * FROM pool.query('$TARGET', 'SELECT now()') AS t(now timestamptz);
+  a pooled query:    SELECT * FROM pool.query('demo_remote', 'SELECT now()') AS t(now timestamptz);
+  (or with a connection string: pool.query('$TARGET', ...))
 Stop and remove both: $0 stop
 EOF
