@@ -269,39 +269,6 @@ pool_check_conninfo_options(PQconninfoOption *opts)
 }
 
 /*
- * What keeps a non-superuser from using a server and user mapping: the
- * name of an option only superusers may use, or "password" when the mapping
- * lacks the password it needs; NULL if nothing.
- */
-static const char *
-pool_config_problem(ForeignServer *server, UserMapping *um)
-{
-	ListCell   *cell;
-	bool		has_password = false;
-	bool		password_required = true;
-
-	foreach(cell, server->options)
-	{
-		DefElem    *def = (DefElem *) lfirst(cell);
-
-		if (pool_in_list(def->defname, superuser_only_options))
-			return def->defname;
-	}
-	foreach(cell, um->options)
-	{
-		DefElem    *def = (DefElem *) lfirst(cell);
-
-		if (strcmp(def->defname, "password_required") == 0)
-			password_required = defGetBoolean(def);
-		else if (strcmp(def->defname, "password") == 0)
-			has_password = defGetString(def)[0] != '\0';
-	}
-	if (password_required && !has_password)
-		return "password";
-	return NULL;
-}
-
-/*
  * Does the mapping waive the password rule?
  */
 static bool
@@ -317,6 +284,36 @@ pool_mapping_requires_password(UserMapping *um)
 			return defGetBoolean(def);
 	}
 	return true;
+}
+
+/*
+ * What keeps a non-superuser from using a server and user mapping: the
+ * name of an option only superusers may use, or "password" when the mapping
+ * lacks the password it needs; NULL if nothing.
+ */
+static const char *
+pool_config_problem(ForeignServer *server, UserMapping *um)
+{
+	ListCell   *cell;
+	bool		has_password = false;
+
+	foreach(cell, server->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+
+		if (pool_in_list(def->defname, superuser_only_options))
+			return def->defname;
+	}
+	foreach(cell, um->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+
+		if (strcmp(def->defname, "password") == 0)
+			has_password = defGetString(def)[0] != '\0';
+	}
+	if (pool_mapping_requires_password(um) && !has_password)
+		return "password";
+	return NULL;
 }
 
 /*

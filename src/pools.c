@@ -106,6 +106,8 @@ pool_load_config(WPool *pool)
 	PQconninfoOption *opts;
 	PQconninfoOption *opt;
 	MemoryContext cxt;
+	const char **keywords;
+	const char **values;
 	int			n = 0;
 	bool		same;
 
@@ -127,35 +129,34 @@ pool_load_config(WPool *pool)
 								ALLOCSET_SMALL_SIZES);
 	for (opt = opts; opt->keyword != NULL; opt++)
 		n++;
-	pool->keywords_new = MemoryContextAllocZero(cxt, sizeof(char *) * (n + 2));
-	pool->values_new = MemoryContextAllocZero(cxt, sizeof(char *) * (n + 2));
+	keywords = MemoryContextAllocZero(cxt, sizeof(char *) * (n + 2));
+	values = MemoryContextAllocZero(cxt, sizeof(char *) * (n + 2));
 	n = 0;
 	for (opt = opts; opt->keyword != NULL; opt++)
 	{
 		if (opt->val == NULL)
 			continue;
-		pool->keywords_new[n] = MemoryContextStrdup(cxt, opt->keyword);
-		pool->values_new[n] = MemoryContextStrdup(cxt, opt->val);
+		keywords[n] = MemoryContextStrdup(cxt, opt->keyword);
+		values[n] = MemoryContextStrdup(cxt, opt->val);
 		n++;
 	}
-	pool->keywords_new[n] = "fallback_application_name";
-	pool->values_new[n] = "pool";
+	keywords[n] = "fallback_application_name";
+	values[n] = "pool";
 	PQconninfoFree(opts);
 
 	same = pool->keywords != NULL;
-	for (n = 0; same && pool->keywords_new[n] != NULL; n++)
+	for (n = 0; same && keywords[n] != NULL; n++)
 		same = pool->keywords[n] != NULL &&
-			strcmp(pool->keywords[n], pool->keywords_new[n]) == 0 &&
-			strcmp(pool->values[n], pool->values_new[n]) == 0;
+			strcmp(pool->keywords[n], keywords[n]) == 0 &&
+			strcmp(pool->values[n], values[n]) == 0;
 	if (same && pool->keywords[n] != NULL)
 		same = false;
 
 	if (pool->config_cxt != NULL)
 		MemoryContextDelete(pool->config_cxt);
 	pool->config_cxt = cxt;
-	pool->keywords = pool->keywords_new;
-	pool->values = pool->values_new;
-	pool->keywords_new = pool->values_new = NULL;
+	pool->keywords = keywords;
+	pool->values = values;
 	return same;
 }
 

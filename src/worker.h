@@ -56,8 +56,6 @@ typedef struct WPool
 	bool		dropped;		/* its server was dropped */
 	const char **keywords;		/* NULL-terminated, for PQconnectStartParams */
 	const char **values;
-	const char **keywords_new;	/* while loading a new configuration */
-	const char **values_new;
 	dlist_head	conns;			/* WConn, every connection of the pool */
 	dlist_head	idle;			/* WConn, most recently used first */
 	dlist_head	waiters;		/* WRequest, first come first served */
