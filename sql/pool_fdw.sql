@@ -5,6 +5,22 @@
 SELECT fdwname, fdwvalidator::regproc FROM pg_foreign_data_wrapper
  WHERE fdwname = 'pool';
 
+-- the workers apply a changed server moments after the commit: wait for it
+CREATE FUNCTION pg_temp.settled(q text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    ok boolean;
+BEGIN
+    FOR i IN 1..500 LOOP
+        EXECUTE q INTO ok;
+        IF ok THEN
+            RETURN true;
+        END IF;
+        PERFORM pg_sleep(0.02);
+    END LOOP;
+    RETURN false;
+END
+$$;
+
 -- the validator: what goes where, and malformed values
 CREATE SERVER loop FOREIGN DATA WRAPPER pool
     OPTIONS (dbname 'contrib_regression', pool_size '2', max_overflow '0',
@@ -49,8 +65,12 @@ SELECT target, pool_size, max_overflow, checkout_timeout_ms, min_idle
 
 -- ALTER SERVER takes effect without a restart
 ALTER SERVER loop OPTIONS (SET pool_size '3', ADD idle_timeout '1min');
+SELECT pg_temp.settled($$SELECT idle_timeout_ms = 60000 FROM pool.stats
+                         WHERE target LIKE 'loop%'$$);
 SELECT target, pool_size, idle_timeout_ms FROM pool.stats WHERE target LIKE 'loop%';
 ALTER SERVER loop OPTIONS (DROP idle_timeout);
+SELECT pg_temp.settled($$SELECT idle_timeout_ms <> 60000 FROM pool.stats
+                         WHERE target LIKE 'loop%'$$);
 SELECT target, pool_size,
        idle_timeout_ms = (SELECT setting::int FROM pg_settings
                            WHERE name = 'pool.idle_timeout') AS default_again
@@ -102,5 +122,7 @@ RESET ROLE;
 
 -- DROP SERVER closes its pools
 DROP SERVER loop CASCADE;
+SELECT pg_temp.settled($$SELECT count(*) = 0 FROM pool.stats
+                         WHERE target LIKE 'loop%'$$);
 SELECT count(*) FROM pool.stats WHERE target LIKE 'loop%';
 DROP ROLE pool_fdw_user;
