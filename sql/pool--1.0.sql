@@ -144,6 +144,7 @@ CREATE FUNCTION pool.stats(
     OUT waiting integer,
     OUT max_wait_ms double precision,
     OUT checkouts bigint,
+    OUT checkins bigint,
     OUT queries bigint,
     OUT errors bigint,
     OUT connects bigint,

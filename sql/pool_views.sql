@@ -32,11 +32,18 @@ SELECT c.remote_pid = r.pid AS same, r.application_name
  WHERE c.target = :'target';
 
 -- counters move: one more checkout, one more query, one more error
-SELECT checkouts AS c0, queries AS q0, errors AS e0 FROM pool.stats WHERE target = :'target' \gset
+SELECT checkouts AS c0, checkins AS i0, queries AS q0, errors AS e0
+  FROM pool.stats WHERE target = :'target' \gset
 SELECT * FROM pool.query(:'target', 'SELECT 1') AS t(x int);
 SELECT * FROM pool.query(:'target', 'SELECT 1/0') AS t(x int);
-SELECT checkouts - :c0 AS checkouts, queries - :q0 AS queries, errors - :e0 AS errors
+SELECT checkouts - :c0 AS checkouts, checkins - :i0 AS checkins,
+       queries - :q0 AS queries, errors - :e0 AS errors
   FROM pool.stats WHERE target = :'target';
+-- a handle is a checkout until it is checked in
+SELECT pool.checkout(:'target') AS h \gset
+SELECT checkouts - checkins AS held, reserved FROM pool.stats WHERE target = :'target';
+SELECT pool.checkin(:h);
+SELECT checkouts - checkins AS held, reserved FROM pool.stats WHERE target = :'target';
 
 -- a password stays out of every view: a connection string with a password
 -- gives a pool of its own, named with the password masked

@@ -192,6 +192,7 @@ typedef struct PoolEntry
 
 	/* counters since the pool was created or its stats were reset */
 	pg_atomic_uint64 checkouts;
+	pg_atomic_uint64 checkins;	/* checkouts that ended, however */
 	pg_atomic_uint64 queries;
 	pg_atomic_uint64 errors;
 	pg_atomic_uint64 connects;

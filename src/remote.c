@@ -456,14 +456,17 @@ pool_conn_session_was_reset(WConn *conn)
 }
 
 /*
- * Add the time a request held a connection to its pool's total.
+ * A checkout ended: count the check-in, and add the time the connection was
+ * held to its pool's total.
  */
 static void
 pool_conn_account(WConn *conn)
 {
 	/* a reserved connection counts once, from checkout to check-in */
-	if (conn->reserved)
+	if (conn->reserved || !conn->counted)
 		return;
+	conn->counted = false;
+	pg_atomic_fetch_add_u64(&conn->pool->shared->checkins, 1);
 	pg_atomic_fetch_add_u64(&conn->pool->shared->query_us,
 							Max(pool_now - conn->checked_out_at, 0));
 }
@@ -618,6 +621,7 @@ pool_conn_start_request(WConn *conn, WRequest *req)
 		if (conn->req != req)
 			pool_conn_checkout(conn, req);
 		pg_atomic_fetch_add_u64(&pool->shared->checkouts, 1);
+		conn->counted = true;
 		pg_atomic_fetch_add_u64(&pool->shared->wait_us,
 								Max(conn->checked_out_at - req->enqueued_at, 0));
 		if (req->kind == POOL_REQ_CHECKOUT)
@@ -1178,6 +1182,7 @@ pool_conn_close(WConn *conn, PoolCloseReason reason)
 		dlist_delete(&conn->peer_node);
 		conn->reserved = false;
 	}
+	pool_conn_account(conn);
 	pool_conn_fail_parked(conn, "the connection of this handle was lost");
 	dlist_delete(&conn->conns_node);
 	pool_slot_conns[conn->slot_index] = NULL;

@@ -124,6 +124,7 @@ pool_shmem_startup(void)
 
 			pg_atomic_init_u32(&e->waiting, 0);
 			pg_atomic_init_u64(&e->checkouts, 0);
+			pg_atomic_init_u64(&e->checkins, 0);
 			pg_atomic_init_u64(&e->queries, 0);
 			pg_atomic_init_u64(&e->errors, 0);
 			pg_atomic_init_u64(&e->connects, 0);
@@ -258,6 +259,7 @@ pool_entry_reset_counters(PoolEntry *e)
 	int			i;
 
 	pg_atomic_write_u64(&e->checkouts, 0);
+	pg_atomic_write_u64(&e->checkins, 0);
 	pg_atomic_write_u64(&e->queries, 0);
 	pg_atomic_write_u64(&e->errors, 0);
 	pg_atomic_write_u64(&e->connects, 0);

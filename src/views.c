@@ -41,7 +41,7 @@ PG_FUNCTION_INFO_V1(pool_stats);
 PG_FUNCTION_INFO_V1(pool_connections);
 PG_FUNCTION_INFO_V1(pool_stats_reset);
 
-#define POOL_STATS_COLS			43
+#define POOL_STATS_COLS			44
 #define POOL_CONNECTIONS_COLS	16
 
 static const char *const slot_state_names[] = {
@@ -214,6 +214,7 @@ pool_stats(PG_FUNCTION_ARGS)
 		values[j++] = Float8GetDatum(waiting > 0 && state.oldest_wait != 0 ?
 									 Max(now - state.oldest_wait, 0) / 1000.0 : 0.0);
 		values[j++] = Int64GetDatum(pg_atomic_read_u64(&e->checkouts));
+		values[j++] = Int64GetDatum(pg_atomic_read_u64(&e->checkins));
 		values[j++] = Int64GetDatum(pg_atomic_read_u64(&e->queries));
 		values[j++] = Int64GetDatum(pg_atomic_read_u64(&e->errors));
 		values[j++] = Int64GetDatum(pg_atomic_read_u64(&e->connects));

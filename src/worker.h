@@ -120,6 +120,7 @@ typedef struct WConn
 	TimestampTz expires_at;		/* max_lifetime, with its random part; 0 for
 								 * never */
 	TimestampTz checked_out_at;
+	bool		counted;		/* its checkout is counted, its check-in not yet */
 	bool		leak_reported;
 	bool		doomed;			/* pool.reset(): close at check-in */
 	bool		dirty;			/* session state may have changed */
