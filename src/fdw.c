@@ -488,10 +488,13 @@ pool_entry_current_config(PoolEntry *e, Oid umid, PoolServerConfig *cfg)
 	ForeignServer *server;
 	UserMapping *um;
 
+	/* the role's own mapping, or else the one for PUBLIC */
 	server = GetForeignServerExtended(e->server_oid, FSV_MISSING_OK);
 	if (server == NULL ||
-		!SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(e->owner_role),
-							   ObjectIdGetDatum(e->server_oid)))
+		(!SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(e->owner_role),
+								ObjectIdGetDatum(e->server_oid)) &&
+		 !SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(InvalidOid),
+								ObjectIdGetDatum(e->server_oid))))
 		return false;
 	um = GetUserMapping(e->owner_role, e->server_oid);
 	if (um->umid != umid)
