@@ -1038,7 +1038,8 @@ pool_reload(void)
 }
 
 /*
- * Free the slots and zero the gauges of worker w.
+ * Free the slots and zero the gauges of worker w; connections it held out
+ * count as checked in.
  */
 static void
 pool_worker_forget(int w)
@@ -1052,6 +1053,12 @@ pool_worker_forget(int w)
 
 		if (slot->in_use && slot->worker == w)
 		{
+			PoolEntry  *e = &pool_shared->pools[slot->pool_index];
+
+			if ((slot->state == POOL_SLOT_ACTIVE ||
+				 slot->state == POOL_SLOT_RESERVED) &&
+				e->in_use && e->generation == slot->pool_generation)
+				pg_atomic_fetch_add_u64(&e->checkins, 1);
 			pool_begin_write(&slot->changecount);
 			slot->state = POOL_SLOT_EMPTY;
 			slot->holder_pid = 0;
