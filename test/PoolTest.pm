@@ -11,11 +11,12 @@ use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run;
 use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(pool_remote pool_local tcp_target socket_target
   wait_until rss_anon_kb remote_pids pool_worker_pid elapsed_since
-  signal_cluster);
+  signal_cluster pgbench_start pgbench_finish);
 
 # A remote cluster: SCRAM over TCP on 127.0.0.1, trust on its Unix socket; a
 # role "app" with password "secret" owning a database "app" with a table
@@ -143,6 +144,64 @@ sub signal_cluster
 	my @pids = ($postmaster, @{ $children{$postmaster} // [] });
 	kill $signal, @pids;
 	return scalar @pids;
+}
+
+# Start pgbench against a node in the background.  Options: scripts, a
+# hash of name => [text, weight]; clients; jobs; seconds (-T) or
+# transactions (-t); env, a hash of environment variables for pgbench and
+# its connections (PGOPTIONS, say); dbname.  pgbench_finish waits for it.
+sub pgbench_start
+{
+	my ($node, %opts) = @_;
+	my $dir = PostgreSQL::Test::Utils::tempdir();
+	my @files;
+	for my $name (sort keys %{ $opts{scripts} })
+	{
+		my ($text, $weight) = @{ $opts{scripts}{$name} };
+		my $file = "$dir/$name.sql";
+		open my $fh, '>', $file or die $!;
+		print $fh $text;
+		close $fh;
+		push @files, '-f', "$file\@" . ($weight // 1);
+	}
+	my $clients = $opts{clients} // 1;
+	my @cmd = (
+		'pgbench', '-n', '-c', $clients,
+		'-j', $opts{jobs} // ($clients > 1 ? 2 : 1),
+		defined $opts{seconds}
+		? ('-T', $opts{seconds})
+		: ('-t', $opts{transactions} // 10),
+		@files,
+		'-h', $node->host, '-p', $node->port, $opts{dbname} // 'postgres');
+	my ($out, $err) = ('', '');
+	my $run = { out => \$out, err => \$err };
+	local %ENV = (%ENV, %{ $opts{env} // {} });
+	$run->{timer} = IPC::Run::timeout($opts{timeout} // 300);
+	$run->{handle} =
+	  IPC::Run::start(\@cmd, '>', $run->{out}, '2>', $run->{err}, $run->{timer});
+	return $run;
+}
+
+# Wait for a pgbench started by pgbench_start; returns its exit code (-1
+# if it was still running at its timeout, and was killed; 128 + the signal
+# if a signal ended it), its output and its errors.
+sub pgbench_finish
+{
+	my ($run) = @_;
+	my $rc;
+	if (eval { $run->{handle}->finish; 1 })
+	{
+		# the status as waitpid gave it: $? here is not reliably pgbench's,
+		# and $? >> 8 is 0 for a pgbench that a signal killed
+		my $status = $run->{handle}->full_result // 0;
+		$rc = ($status & 127) ? 128 + ($status & 127) : $status >> 8;
+	}
+	else
+	{
+		$run->{handle}->kill_kill;
+		$rc = -1;
+	}
+	return ($rc, ${ $run->{out} }, ${ $run->{err} });
 }
 
 sub elapsed_since
