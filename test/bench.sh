@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# Benchmark: pool against dblink, measured with pgbench in one run on the same
-# two throwaway clusters, printed as ratios against the performance goals.
+# Benchmark: pool against dblink (kept connections, a connection per call,
+# and through pgbouncer in transaction mode), measured with pgbench in one run
+# on the same two throwaway clusters, printed as ratios against the
+# performance goals, with where the CPU time of a call goes and what memory
+# the worker and a backend use.
 #
 #   test/bench.sh                   as root or as a user with sudo
-#   BENCH_SECONDS=3 test/bench.sh   a quick run (default 10 s per pgbench run;
-#                                   the whole run takes about 1.5 minutes)
+#   BENCH_SECONDS=3 test/bench.sh   a quick run (default 10 s per pgbench run)
+#   BENCH_ONESHOT=100000            one-shot queries run before memory is
+#                                   read again (default 1000000)
 #
-# BENCH_REMOTE_PORT (default 55433) and BENCH_LOCAL_PORT (55434) move the
-# clusters; BENCH_KEEP=1 leaves them running and keeps their directory.
+# The whole run takes about 5 minutes with the defaults.  BENCH_REMOTE_PORT
+# (default 55433), BENCH_LOCAL_PORT (55434) and BENCH_PGBOUNCER_PORT (55435)
+# move the servers; BENCH_KEEP=1 leaves them running and keeps their
+# directory.
 #
 # Every workload reaches the remote over TCP as a role with a SCRAM password,
-# so pool and dblink pay the same authentication when they connect.  The
-# local cluster has pool preloaded (pool_size 4, max_overflow 0) and dblink.
+# so pool, dblink and pgbouncer pay the same authentication when they
+# connect.  The local cluster has pool preloaded (pool_size 4, max_overflow
+# 0) and dblink; pgbouncer (Debian's package) runs in transaction mode with
+# a pool of 4 per database, like pool's.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -19,22 +27,33 @@ SECONDS_EACH=${BENCH_SECONDS:-10}
 WARMUP=2
 REMOTE_PORT=${BENCH_REMOTE_PORT:-55433}
 LOCAL_PORT=${BENCH_LOCAL_PORT:-55434}
+PGB_PORT=${BENCH_PGBOUNCER_PORT:-55435}
 ROWS=1000000
+ONESHOT=${BENCH_ONESHOT:-1000000}
+CPU_CALLS=20000
 SAMPLE_EVERY=0.2
 TARGET="host=127.0.0.1 port=$REMOTE_PORT dbname=app user=app password=secret"
+PGB_TARGET="host=127.0.0.1 port=$PGB_PORT dbname=app user=app password=secret"
+# four remotes for the fan-out: four databases of the remote cluster
+SHARDS=(shard1 shard2 shard3 shard4)
+shard_target() { echo "host=127.0.0.1 port=$REMOTE_PORT dbname=$1 user=app password=secret"; }
 
 case $SECONDS_EACH in
     '' | *[!0-9]* | 0) echo "BENCH_SECONDS must be a whole number of seconds, at least 1" >&2; exit 2 ;;
 esac
+case $ONESHOT in
+    '' | *[!0-9]* | 0) echo "BENCH_ONESHOT must be a whole number, at least 1" >&2; exit 2 ;;
+esac
 keep() { case ${BENCH_KEEP:-0} in '' | 0) return 1 ;; *) return 0 ;; esac; }
 fail() { echo "bench: $*" >&2; exit 1; }
 
+POOL_EXTRA_PACKAGES="pgbouncer"
 pool_install_packages
 say "building and installing pool"
 BUILD=$(pool_build_copy)
 as_root rm -rf "$BUILD"
 
-for port in "$REMOTE_PORT" "$LOCAL_PORT"; do
+for port in "$REMOTE_PORT" "$LOCAL_PORT" "$PGB_PORT"; do
     rc=0
     as_user pg_isready -q -t 2 -h 127.0.0.1 -p "$port" || rc=$?
     # 0: accepting, 1: rejecting; either way a server is there already
@@ -66,6 +85,10 @@ cleanup() {
         echo "stop:   for c in local remote; do pg_ctl -D $DIR/\$c stop; done; rm -rf $DIR"
         return
     fi
+    if [ -f "$DIR/pgbouncer.pid" ]; then
+        kill "$(cat "$DIR/pgbouncer.pid")" 2>/dev/null
+        sleep 0.5
+    fi
     for c in local remote; do
         [ -f "$DIR/$c/postmaster.pid" ] || continue
         as_user pg_ctl -D "$DIR/$c" -m fast -t 30 -w stop >/dev/null 2>&1 ||
@@ -91,12 +114,37 @@ local_sql() { as_user psql -X -q -At -v ON_ERROR_STOP=1 -h "$DIR" -p "$LOCAL_POR
 remote_sql() { as_user psql -X -q -At -v ON_ERROR_STOP=1 -h "$DIR" -p "$REMOTE_PORT" -U postgres "$@"; }
 
 remote_sql -d postgres -c "CREATE ROLE app LOGIN PASSWORD 'secret'" -c "CREATE DATABASE app OWNER app"
+for db in "${SHARDS[@]}"; do remote_sql -d postgres -c "CREATE DATABASE $db OWNER app"; done
+
+say "starting pgbouncer (port $PGB_PORT, transaction mode, 4 server connections)"
+as_user tee "$DIR/pgbouncer.ini" >/dev/null <<INI
+[databases]
+app = host=127.0.0.1 port=$REMOTE_PORT dbname=app
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGB_PORT
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $DIR/userlist.txt
+pool_mode = transaction
+default_pool_size = 4
+max_client_conn = 200
+logfile = $DIR/pgbouncer.log
+pidfile = $DIR/pgbouncer.pid
+INI
+echo '"app" "secret"' | as_user tee "$DIR/userlist.txt" >/dev/null
+as_user pgbouncer -d -q "$DIR/pgbouncer.ini" || fail "pgbouncer did not start"
 local_sql -c "CREATE EXTENSION pool" -c "CREATE EXTENSION dblink"
 # both reach the remote, or stop here with their error
 [ "$(local_sql -c "SELECT x FROM pool.query('$TARGET', 'SELECT 1') AS t(x int)")" = 1 ] ||
     fail "pool.query does not reach the remote"
 [ "$(local_sql -c "SELECT x FROM dblink('$TARGET', 'SELECT 1') AS t(x int)")" = 1 ] ||
     fail "dblink does not reach the remote"
+for i in $(seq 1 50); do
+    [ "$(local_sql -c "SELECT x FROM dblink('$PGB_TARGET', 'SELECT 1') AS t(x int)" 2>/dev/null)" = 1 ] && break
+    [ "$i" = 50 ] && { cat "$DIR/pgbouncer.log" >&2; fail "dblink does not reach the remote through pgbouncer"; }
+    sleep 0.1
+done
 
 # The remote's connections are counted by one session kept open for the whole
 # run (a new session per sample would cost the remote a fork each time).
@@ -151,6 +199,27 @@ SQL
 write_script dblink_per_call <<SQL
 SELECT * FROM dblink('$TARGET', 'SELECT 1') AS t(x int);
 SQL
+write_script dblink_pgbouncer <<SQL
+SELECT * FROM dblink('$PGB_TARGET', 'SELECT 1') AS t(x int);
+SQL
+# fan-out: the same statement on four remotes, each waiting 10 ms there (a
+# remote's I/O or distance); pool sends them together, dblink one by one
+FANOUT_SQL="SELECT 1 FROM pg_sleep(0.01)"
+write_script pool_fanout <<SQL
+SELECT count(*) FROM pool.query_all(ARRAY['$(shard_target shard1)', '$(shard_target shard2)',
+    '$(shard_target shard3)', '$(shard_target shard4)'], '$FANOUT_SQL') AS t(target text, x int);
+SQL
+write_script dblink_sequential <<SQL
+\if :connected = 0
+SELECT dblink_connect('s1', '$(shard_target shard1)'), dblink_connect('s2', '$(shard_target shard2)'),
+       dblink_connect('s3', '$(shard_target shard3)'), dblink_connect('s4', '$(shard_target shard4)');
+\set connected 1
+\endif
+SELECT count(*) FROM (SELECT * FROM dblink('s1', '$FANOUT_SQL') AS t(x int)
+    UNION ALL SELECT * FROM dblink('s2', '$FANOUT_SQL') AS t(x int)
+    UNION ALL SELECT * FROM dblink('s3', '$FANOUT_SQL') AS t(x int)
+    UNION ALL SELECT * FROM dblink('s4', '$FANOUT_SQL') AS t(x int)) s;
+SQL
 
 # run_pgbench NAME CLIENTS: a warm-up run, then the measured one while the
 # remote's connections are counted; sets LAT (ms), TPS and MAXCONN
@@ -158,7 +227,7 @@ run_pgbench() {
     local name=$1 clients=$2 filter=$DBLINK_FILTER job rc=0 out
     local args=(-n -h "$DIR" -p "$LOCAL_PORT" -U postgres -D connected=0
         -c "$clients" -j "$((clients > 1 ? 2 : 1))" -f "$DIR/$name.sql" postgres)
-    [ "$name" = pool ] && filter=$POOL_FILTER
+    case $name in pool*) filter=$POOL_FILTER ;; esac
 
     (as_user pgbench "${args[@]}" -T "$WARMUP") >"$DIR/pgbench.out" 2>&1 || rc=$?
     [ "$rc" = 0 ] || { cat "$DIR/pgbench.out" >&2; fail "warm-up of $name with $clients clients failed"; }
@@ -197,6 +266,11 @@ say "16 clients, SELECT 1 on the remote (${SECONDS_EACH} s each, after ${WARMUP}
 run_pgbench pool 16;            POOL16_TPS=$TPS; POOL16_CONN=$MAXCONN
 run_pgbench dblink_kept 16;     KEPT16_TPS=$TPS; KEPT16_CONN=$MAXCONN
 run_pgbench dblink_per_call 16; CALL16_TPS=$TPS
+run_pgbench dblink_pgbouncer 16; PGB16_TPS=$TPS
+
+say "4 remotes, one statement each waiting 10 ms there, 1 client (${SECONDS_EACH} s each)"
+run_pgbench pool_fanout 1;       FAN_POOL_LAT=$LAT
+run_pgbench dblink_sequential 1; FAN_DBLINK_LAT=$LAT
 
 # 1,000,000 rows of (int, text), best of three, timed by psql's \timing.
 # During the pool runs the anonymous memory of the worker and of the backend
@@ -251,6 +325,73 @@ WORKER_AFTER=$(rss_anon "$WORKER_PID")
 time_rows dblink;     DBLINK_ROWS_S=$BEST
 if [ "$BACKEND_PEAK" = 0 ]; then BACKEND_PEAK="?"; fi
 
+# Where the CPU time of one call goes: $CPU_CALLS calls of SELECT 1 in a loop
+# in one session, through pool and through dblink on a kept connection; the
+# CPU time (/proc/PID/schedstat, user and kernel) of the local backend, the
+# pool worker and the remote backends, per call.
+say "CPU time per call, SELECT 1, $CPU_CALLS calls in one session"
+CPU_SQL=$(cat <<SQL
+CREATE FUNCTION pg_temp.cpu_ns(pid int) RETURNS bigint LANGUAGE sql AS
+  \$\$ SELECT coalesce(sum(split_part(pg_read_file('/proc/' || pid || '/schedstat'), ' ', 1)::bigint), 0) \$\$;
+CREATE FUNCTION pg_temp.pool_remote_ns() RETURNS bigint LANGUAGE sql AS
+  \$\$ SELECT coalesce(sum(pg_temp.cpu_ns(remote_pid)), 0)::bigint FROM pool.connections
+       WHERE remote_pid IS NOT NULL AND target NOT LIKE '%shard%' \$\$;
+SELECT pid AS wpid FROM pg_stat_activity WHERE backend_type = 'pool worker' \gset
+SELECT x FROM pool.query('$TARGET', 'SELECT 1') AS t(x int) \g /dev/null
+SELECT dblink_connect('cpu', '$TARGET') \g /dev/null
+SELECT x AS dpid FROM dblink('cpu', 'SELECT pg_backend_pid()') AS t(x int) \gset
+SELECT pg_temp.cpu_ns(pg_backend_pid()) AS b0, pg_temp.cpu_ns(:wpid) AS w0,
+       pg_temp.pool_remote_ns() AS r0, clock_timestamp() AS t0 \gset
+DO \$\$ BEGIN FOR i IN 1..$CPU_CALLS LOOP
+  PERFORM * FROM pool.query('$TARGET', 'SELECT 1') AS t(x int); END LOOP; END \$\$;
+SELECT 'pool', round((pg_temp.cpu_ns(pg_backend_pid()) - :b0) / $CPU_CALLS / 1000.0, 1),
+       round((pg_temp.cpu_ns(:wpid) - :w0) / $CPU_CALLS / 1000.0, 1),
+       round((pg_temp.pool_remote_ns() - :r0) / $CPU_CALLS / 1000.0, 1),
+       round(extract(epoch FROM clock_timestamp() - :'t0') * 1e6 / $CPU_CALLS, 1);
+SELECT pg_temp.cpu_ns(pg_backend_pid()) AS b0, pg_temp.cpu_ns(:dpid) AS r0,
+       clock_timestamp() AS t0 \gset
+DO \$\$ BEGIN FOR i IN 1..$CPU_CALLS LOOP
+  PERFORM * FROM dblink('cpu', 'SELECT 1') AS t(x int); END LOOP; END \$\$;
+SELECT 'dblink', round((pg_temp.cpu_ns(pg_backend_pid()) - :b0) / $CPU_CALLS / 1000.0, 1), 0,
+       round((pg_temp.cpu_ns(:dpid) - :r0) / $CPU_CALLS / 1000.0, 1),
+       round(extract(epoch FROM clock_timestamp() - :'t0') * 1e6 / $CPU_CALLS, 1);
+SQL
+)
+CPU_OUT=$(local_sql -F ' ' <<<"$CPU_SQL") || fail "measuring CPU time per call failed"
+printf '  %-8s %10s %10s %10s %10s %12s\n' "" backend worker remote "sum" "wall clock"
+while read -r what b w r wall; do
+    printf '  %-8s %7s us %7s us %7s us %7s us %9s us\n' "$what" "$b" "$w" "$r" \
+        "$(awk -v b="$b" -v w="$w" -v r="$r" 'BEGIN { printf "%.1f", b + w + r }')" "$wall"
+done <<<"$CPU_OUT"
+
+# Memory after many one-shot queries: 16 clients run $ONESHOT calls in all;
+# the worker's and the busiest backend's RssAnon are sampled meanwhile.
+say "$ONESHOT one-shot queries through pool, 16 clients"
+ONESHOT_WORKER_BEFORE=$(rss_anon "$WORKER_PID")
+ONESHOT_BACKEND_PEAK=0
+as_user pgbench -n -h "$DIR" -p "$LOCAL_PORT" -U postgres -c 16 -j 2 \
+    -t $(((ONESHOT + 15) / 16)) -f "$DIR/pool.sql" postgres >"$DIR/pgbench.out" 2>&1 &
+job=$!
+BACKEND_PIDS=""
+while kill -0 "$job" 2>/dev/null; do
+    [ -z "$BACKEND_PIDS" ] &&
+        BACKEND_PIDS=$(local_sql -c "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE application_name = 'pgbench'")
+    for pid in $BACKEND_PIDS; do
+        rss=$(rss_anon "$pid")
+        if [ "$rss" -gt "$ONESHOT_BACKEND_PEAK" ]; then ONESHOT_BACKEND_PEAK=$rss; fi
+    done
+    sleep 1
+done
+rc=0
+wait "$job" || rc=$?
+if [ "$rc" != 0 ] || ! grep -q '^number of failed transactions: 0 ' "$DIR/pgbench.out"; then
+    cat "$DIR/pgbench.out" >&2
+    fail "the one-shot run failed"
+fi
+ONESHOT_WORKER_AFTER=$(rss_anon "$WORKER_PID")
+ONESHOT_TPS=$(awk '/^tps = / { printf "%.0f", $3 }' "$DIR/pgbench.out")
+echo "  $(awk '/^number of transactions actually processed/ { print $6 }' "$DIR/pgbench.out") queries at $ONESHOT_TPS tps"
+
 # ratio A B: A/B unrounded; fmt: two decimals; met R OP GOAL: yes or no
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "inf"; else printf "%.6f", a / b }'; }
 fmt() { awk -v r="$1" 'BEGIN { if (r == "inf") print r; else printf "%.2fx", r }'; }
@@ -265,6 +406,8 @@ LAT_KEPT=$(ratio "$POOL1_LAT" "$KEPT1_LAT")
 LAT_CALL=$(ratio "$CALL1_LAT" "$POOL1_LAT")
 TPS_KEPT=$(ratio "$POOL16_TPS" "$KEPT16_TPS")
 TPS_CALL=$(ratio "$POOL16_TPS" "$CALL16_TPS")
+TPS_PGB=$(ratio "$POOL16_TPS" "$PGB16_TPS")
+FANOUT=$(ratio "$FAN_DBLINK_LAT" "$FAN_POOL_LAT")
 CONN=$(ratio "$KEPT16_CONN" "$POOL16_CONN")
 ROWS_RATIO=$(ratio "$POOL_ROWS_S" "$DBLINK_ROWS_S")
 # the pool must have been seen at work, on no more than pool_size connections
@@ -291,11 +434,22 @@ row "16 clients, remote connections" "dblink, 16 kept connections" \
     "$POOL16_CONN" "$KEPT16_CONN" "$(fmt "$CONN") fewer" "<= 4 (pool)" "$CONN_MET"
 row "16 clients, throughput (tps)" "dblink, connect per call" \
     "$POOL16_TPS" "$CALL16_TPS" "$(fmt "$TPS_CALL")" ">= 50x" "$(met "$TPS_CALL" '>=' 50)"
+row "16 clients, throughput (tps)" "dblink through pgbouncer" \
+    "$POOL16_TPS" "$PGB16_TPS" "$(fmt "$TPS_PGB")" ">= 4x" "$(met "$TPS_PGB" '>=' 4)"
 row "1,000,000 rows (int, text), time (s)" "dblink, connect per call" \
     "$POOL_ROWS_S" "$DBLINK_ROWS_S" "$(fmt "$ROWS_RATIO")" "<= 1.20x" "$(met "$ROWS_RATIO" '<=' 1.2)"
+row "4 remotes, 10 ms each, latency (ms)" "dblink, one after another" \
+    "$FAN_POOL_LAT" "$FAN_DBLINK_LAT" "$(fmt "$FANOUT") faster" ">= 3x" "$(met "$FANOUT" '>=' 3)"
 echo
 echo "ratios: latency and time pool/dblink (lower is better), throughput pool/dblink (higher is better);"
 echo "        \"faster\" and \"fewer\" are dblink/pool"
 echo "memory during the $ROWS-row pool runs (RssAnon, sampled every ${SAMPLE_EVERY} s):"
 echo "  pool worker: ${WORKER_PEAK} kB at peak (${WORKER_BEFORE} kB before, ${WORKER_AFTER} kB after)"
 echo "  backend running pool.query: ${BACKEND_PEAK} kB at peak"
+echo "memory around $ONESHOT one-shot pool queries (16 clients, RssAnon):"
+echo "  pool worker: ${ONESHOT_WORKER_BEFORE} kB before, ${ONESHOT_WORKER_AFTER} kB after"
+echo "  largest client backend: ${ONESHOT_BACKEND_PEAK} kB at peak"
+echo "CPU time per call of SELECT 1 (1 session, $CPU_CALLS calls):"
+while read -r what b w r wall; do
+    printf '  %-8s backend %6s us, worker %6s us, remote %6s us; %7s us wall clock\n' "$what" "$b" "$w" "$r" "$wall"
+done <<<"$CPU_OUT"
