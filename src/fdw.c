@@ -39,7 +39,9 @@
 #include "commands/defrem.h"
 #include "foreign/foreign.h"
 #include "libpq-fe.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "parser/scansup.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -347,6 +349,8 @@ pool_server_config(ForeignServer *server, UserMapping *um, bool for_superuser,
 		if (strcmp(def->defname, "password_required") != 0)
 			pool_append_option(&conninfo, def->defname, defGetString(def));
 	}
+	/* as for connection strings: always this database's encoding */
+	pool_append_option(&conninfo, "client_encoding", GetDatabaseEncodingName());
 	cfg->for_superuser = for_superuser;
 	cfg->require_password = !for_superuser && pool_mapping_requires_password(um);
 	cfg->conninfo = conninfo.data;
@@ -420,7 +424,7 @@ pool_server_pool_name(ForeignServer *server, UserMapping *um)
 bool
 pool_target_is_server_name(const char *target)
 {
-	return target[0] != '\0' && strlen(target) < NAMEDATALEN &&
+	return target[0] != '\0' &&
 		strchr(target, '=') == NULL && strstr(target, "://") == NULL;
 }
 
@@ -438,6 +442,9 @@ pool_resolve_server(const char *servername, PoolTarget *result)
 	char	   *key;
 	char	   *name;
 
+	/* a name longer than an identifier is truncated, as in SQL */
+	servername = pstrdup(servername);
+	truncate_identifier((char *) servername, strlen(servername), false);
 	server = GetForeignServerByName(servername, true);
 	if (server == NULL)
 		ereport(ERROR,
@@ -461,9 +468,12 @@ pool_resolve_server(const char *servername, PoolTarget *result)
 		pool_check_server_use(server, um);
 	pool_server_config(server, um, superuser(), &cfg);
 
-	key = psprintf("server=%u mapping=%u", server->serverid, um->umid);
+	/* server and mapping OIDs are only unique within a database */
+	key = psprintf("server=%u mapping=%u database=%u", server->serverid,
+				   um->umid, MyDatabaseId);
 	name = pool_server_pool_name(server, um);
 	cfg.server_oid = server->serverid;
+	cfg.database_oid = MyDatabaseId;
 	cfg.owner_role = um->userid;
 	pool_find_or_create_configured(key, name, &cfg, result);
 
@@ -535,7 +545,8 @@ pool_fdw_xact_callback(XactEvent event, void *arg)
 			{
 				PoolEntry  *e = &pool_shared->pools[i];
 
-				if (e->in_use && e->server_oid == serverid)
+				if (e->in_use && e->server_oid == serverid &&
+					e->database_oid == MyDatabaseId)
 					pool_entry_post(i, POOL_REQ_DROP);
 			}
 		}
@@ -553,7 +564,8 @@ pool_fdw_xact_callback(XactEvent event, void *arg)
 				PoolServerConfig cfg;
 				Oid			umid;
 
-				if (!e->in_use || e->server_oid != serverid)
+				if (!e->in_use || e->server_oid != serverid ||
+					e->database_oid != MyDatabaseId)
 					continue;
 				if (sscanf(e->key, "server=%*u mapping=%u", &umid) != 1)
 					continue;

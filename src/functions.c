@@ -28,6 +28,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -134,6 +135,40 @@ pool_elevel(const char *severity, int dflt)
 }
 
 /*
+ * A remote message made valid in this database's encoding: bytes that are
+ * not (the remote changed client_encoding) become '?'.
+ */
+static const char *
+pool_valid_text(const char *s)
+{
+	int			len;
+	int			encoding = GetDatabaseEncoding();
+	StringInfoData buf;
+
+	if (s == NULL)
+		return NULL;
+	len = strlen(s);
+	if (pg_verifymbstr(s, len, true))
+		return s;
+	initStringInfo(&buf);
+	while (len > 0)
+	{
+		int			l = pg_encoding_verifymbchar(encoding, s, len);
+
+		if (l <= 0)
+		{
+			appendStringInfoChar(&buf, '?');
+			l = 1;
+		}
+		else
+			appendBinaryStringInfo(&buf, s, l);
+		s += l;
+		len -= l;
+	}
+	return buf.data;
+}
+
+/*
  * Raise an error or notice record.  For an error the call is over already,
  * so this does not return.
  */
@@ -186,6 +221,11 @@ pool_raise(PoolCallState *st, const char *p, uint32 len, int dflt_level)
 				break;
 		}
 	}
+	message = pool_valid_text(message);
+	detail = pool_valid_text(detail);
+	hint = pool_valid_text(hint);
+	context = pool_valid_text(context);
+
 	/* a FATAL error ended the remote session */
 	if (severity != NULL &&
 		(strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0))
@@ -348,13 +388,15 @@ pool_store_row(PoolCallState *st, const char *p, uint32 len)
 			elog(ERROR, "truncated row record from pool worker");
 		vlen = (int32) pool_get_uint32(p);
 		p += sizeof(uint32);
+		st->converting = i;
 		if (vlen >= 0)
 		{
 			value = (char *) p;
 			p += vlen + 1;
+			/* the remote may have changed client_encoding behind our back */
+			pg_verifymbstr(value, vlen, false);
 		}
 
-		st->converting = i;
 		st->values[i] = InputFunctionCall(&st->attinmeta->attinfuncs[i],
 										  value,
 										  st->attinmeta->attioparams[i],
@@ -404,7 +446,7 @@ pool_handle_message(PoolCallState *st, const char *data, Size len)
 				pool_raise(st, payload, rlen, ERROR);
 				return true;	/* not reached */
 			case POOL_REC_DONE:
-				st->tag = pstrdup(payload);
+				st->tag = pstrdup(pool_valid_text(payload));
 				pool_call_finish(&st->call);
 				return true;
 			default:

@@ -933,7 +933,7 @@ pool_query_all(PG_FUNCTION_ARGS)
 	bool	   *elem_nulls;
 	int			n;
 	int			i;
-	int			next_to_send = 0;
+	volatile int next_to_send = 0;	/* changed in PG_TRY, read in PG_CATCH */
 	PoolCallState *calls;
 	text	   *sql;
 	ArrayType  *params;
@@ -977,6 +977,21 @@ pool_query_all(PG_FUNCTION_ARGS)
 		calls[i].label = InputFunctionCall(&attinmeta->attinfuncs[0], label,
 										   attinmeta->attioparams[0],
 										   attinmeta->atttypmods[0]);
+	}
+
+	/*
+	 * With more distinct targets than pools, resolving a later target may
+	 * have taken the entry of an earlier one (it had no connection yet).
+	 */
+	for (i = 0; i < n; i++)
+	{
+		if (!pool_target_valid(&calls[i].target))
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("too many pools"),
+					 errdetail("pool.query_all needs a pool for each distinct target at once, more than the %d pools there are.",
+							   pool_shared->max_pools),
+					 errhint("Increase pool.max_pools.")));
 	}
 
 	/*

@@ -164,6 +164,7 @@ typedef struct PoolEntry
 	uint32		generation;		/* bumped each time the entry is reused */
 	uint32		key_hash;
 	Oid			server_oid;		/* foreign server, or InvalidOid */
+	Oid			database_oid;	/* the database of that server */
 	Oid			owner_role;		/* whose credentials: the role of the user
 								 * mapping or the creator; 0 for PUBLIC */
 	TimestampTz created_at;
@@ -398,10 +399,12 @@ typedef struct PoolServerConfig
 	bool		for_superuser;
 	bool		require_password;
 	Oid			server_oid;
+	Oid			database_oid;	/* of the server, or InvalidOid */
 	Oid			owner_role;
 } PoolServerConfig;
 
 extern void pool_resolve_target(text *target, PoolTarget *result);
+extern bool pool_target_valid(const PoolTarget *t);
 extern int	pool_lookup_pools(text *pool_name, PoolTarget *results);
 extern void pool_append_option(StringInfo buf, const char *keyword,
 							   const char *value);

@@ -67,6 +67,21 @@ int			pool_retry_delay = 1000;
 int			pool_leak_threshold = 0;
 
 /*
+ * pool.reset_query must fit in a pool's settings.
+ */
+static bool
+pool_check_reset_query(char **newval, void **extra, GucSource source)
+{
+	if (*newval != NULL && strlen(*newval) >= POOL_RESET_QUERY_LEN)
+	{
+		GUC_check_errdetail("It may hold at most %d bytes.",
+							POOL_RESET_QUERY_LEN - 1);
+		return false;
+	}
+	return true;
+}
+
+/*
  * Define every pool.* setting and reserve the prefix.  Called from _PG_init
  * while the library is being preloaded.
  */
@@ -179,7 +194,7 @@ pool_define_settings(void)
 							   "DISCARD ALL",
 							   PGC_SIGHUP,
 							   0,
-							   NULL, NULL, NULL);
+							   pool_check_reset_query, NULL, NULL);
 
 	DefineCustomIntVariable("pool.retry_delay",
 							"Time a pool waits after a failed connection attempt before it tries again.",

@@ -34,6 +34,7 @@
 #include "libpq-fe.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "parser/scansup.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
@@ -411,6 +412,7 @@ pool_find_or_create_configured(const char *key, const char *name,
 		e->for_superuser = cfg->for_superuser;
 		e->dropped = false;
 		e->server_oid = cfg->server_oid;
+		e->database_oid = cfg->database_oid;
 		e->owner_role = cfg->owner_role;
 		pool_entry_set_config(e, cfg);
 		e->generation++;
@@ -439,9 +441,10 @@ pool_find_or_create_configured(const char *key, const char *name,
 }
 
 /*
- * Is a cached resolution still the same pool?
+ * Is a resolved target still its pool?  (An entry without connections may
+ * have been given to another target since.)
  */
-static bool
+bool
 pool_target_valid(const PoolTarget *t)
 {
 	PoolEntry  *e = &pool_shared->pools[t->pool_index];
@@ -612,14 +615,18 @@ pool_lookup_pools(text *pool_name, PoolTarget *results)
 	}
 	else if (pool_target_is_server_name(str))
 	{
-		ForeignServer *server = GetForeignServerByName(str, false);
+		ForeignServer *server;
+
+		truncate_identifier(str, strlen(str), false);
+		server = GetForeignServerByName(str, false);
 
 		LWLockAcquire(pool_shared->lock, LW_SHARED);
 		for (i = 0; i < pool_shared->max_pools; i++)
 		{
 			PoolEntry  *e = &pool_shared->pools[i];
 
-			if (!e->in_use || e->dropped || e->server_oid != server->serverid)
+			if (!e->in_use || e->dropped || e->server_oid != server->serverid ||
+				e->database_oid != MyDatabaseId)
 				continue;
 			pool_entry_target(i, &results[n]);
 			n++;

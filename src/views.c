@@ -102,7 +102,9 @@ pool_read_identity(int index, uint32 generation, char *name, int *worker,
 	if (ok)
 	{
 		owner_role = e->owner_role;
-		server_oid = e->server_oid;
+		/* a server of another database is not the one of that OID here */
+		if (e->database_oid == MyDatabaseId)
+			server_oid = e->server_oid;
 		strlcpy(name, e->name, POOL_NAME_LEN);
 		*worker = e->worker;
 		if (created_at)
