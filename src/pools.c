@@ -672,6 +672,21 @@ pool_maintain(WPool *pool)
 	{
 		if (pool->retry_at > pool_now)
 			NEXT(pool->retry_at);
+		else if (pool->nconnecting == 0 && s->min_idle == 0 &&
+				 dlist_is_empty(&pool->waiters) &&
+				 TimestampDifferenceExceeds(pool->last_demand, pool_now,
+											(int) Min((int64) s->retry_delay * 30,
+													  PG_INT32_MAX)))
+		{
+			/*
+			 * Nobody asked for the pool through a whole back-off: stop
+			 * knocking at the remote (a wrong password would fail there
+			 * every 30 retry_delays for ever).  Its next use tries again.
+			 */
+			pool->failing = false;
+			pool->failures = 0;
+			pool_publish_state(pool);
+		}
 		else if (pool->nconnecting == 0)
 		{
 			char	   *why = NULL;

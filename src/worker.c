@@ -513,6 +513,8 @@ pool_request_read(WRequest *req)
 	}
 
 	req->pool = pool_get(req->pool_index, req->pool_generation);
+	if (req->pool != NULL)
+		req->pool->last_demand = pool_now;
 	if (req->pool == NULL)
 	{
 		dlist_delete(&req->node);

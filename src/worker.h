@@ -75,6 +75,7 @@ typedef struct WPool
 	bool		failing;
 	int			failures;		/* in a row */
 	TimestampTz retry_at;
+	TimestampTz last_demand;	/* when a request last came for it */
 	char		last_sqlstate[6];
 	char	   *last_error;		/* message, detail: libpq's reason */
 	char	   *last_detail;

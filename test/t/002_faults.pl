@@ -119,4 +119,26 @@ ok( wait_until(
 ok($local->log_contains(qr/terminated by signal 9: Killed/),
 	'the postmaster saw the worker killed');
 
+# --- a failing pool that nobody uses stops retrying ------------------------
+$local->safe_psql('postgres',
+	"ALTER SYSTEM SET pool.retry_delay = '100ms'; SELECT pg_reload_conf()");
+my $nowhere = "host=127.0.0.1 port=1 dbname=nowhere connect_timeout=2";
+my $attempts = "SELECT connect_failures FROM pool.stats WHERE target LIKE '%dbname=nowhere%'";
+($rc, $out, $err) = $local->psql('postgres',
+	"SELECT * FROM pool.query('$nowhere', 'SELECT 1') AS t(x int)");
+like($err, qr/could not connect to pool/, 'a remote that refuses connections');
+# back-offs of 0.1, 0.2, 0.4, 0.8 and 1.6 s, then 30 retry_delays without use
+ok( wait_until(
+		$local, "SELECT failing FROM pool.stats WHERE target LIKE '%dbname=nowhere%'",
+		'f', 20),
+	'after a whole back-off without use, the pool stops retrying');
+my $tried = $local->safe_psql('postgres', $attempts);
+cmp_ok($tried, '>=', 3, "it had retried in the background ($tried attempts)");
+sleep 1;
+is($local->safe_psql('postgres', $attempts), $tried, 'and then made no more attempts');
+($rc, $out, $err) = $local->psql('postgres',
+	"SELECT * FROM pool.query('$nowhere', 'SELECT 1') AS t(x int)");
+like($err, qr/could not connect to pool .*\n.*refused/, 'its next use tries again');
+is($local->safe_psql('postgres', $attempts), $tried + 1, 'with one new attempt');
+
 done_testing();
