@@ -67,6 +67,12 @@ if [ "$rc" != 0 ]; then
     if [ "$tap_failed" = 0 ]; then tap_failed=1; fi
 fi
 
+# the figures the reliability tests print (README's Reliability section)
+if grep -qE '^# (fault|load|bad input): ' "$WORK/tap.log"; then
+    say "reliability figures"
+    grep -E '^# (fault|load|bad input): ' "$WORK/tap.log" | sed 's/^# //'
+fi
+
 passed=$((regress_passed + tap_passed))
 failed=$((regress_failed + tap_failed))
 say "summary"
