@@ -119,7 +119,7 @@ for db in "${SHARDS[@]}"; do remote_sql -d postgres -c "CREATE DATABASE $db OWNE
 say "starting pgbouncer (port $PGB_PORT, transaction mode, 4 server connections)"
 as_user tee "$DIR/pgbouncer.ini" >/dev/null <<INI
 [databases]
-app = host=127.0.0.1 port=$REMOTE_PORT dbname=app
+app = host=127.0.0.1 port=$REMOTE_PORT dbname=app application_name=pgbouncer
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = $PGB_PORT
@@ -148,9 +148,9 @@ done
 
 # The remote's connections are counted by one session kept open for the whole
 # run (a new session per sample would cost the remote a fork each time).
-# Pool's connections show there with application_name 'pool', dblink's
-# without; pool keeps its connections open while dblink runs, so each side
-# counts only its own.
+# Pool's connections show there with application_name 'pool', pgbouncer's
+# with 'pgbouncer', dblink's without; pool and pgbouncer keep their
+# connections open while dblink runs, so each side counts only its own.
 coproc SAMPLER { as_user psql -X -q -At -h "$DIR" -p "$REMOTE_PORT" -U postgres -d app 2>"$DIR/sampler.err"; }
 SAMPLER_IN=${SAMPLER[1]}
 SAMPLER_OUT=${SAMPLER[0]}
@@ -165,7 +165,7 @@ remote_count() {
     esac
     COUNT=$line
 }
-DBLINK_FILTER="application_name <> 'pool'"
+DBLINK_FILTER="application_name NOT IN ('pool', 'pgbouncer')"
 POOL_FILTER="application_name = 'pool'"
 
 # Before a measured run, let the remote backends of the run before exit, so
