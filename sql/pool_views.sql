@@ -44,6 +44,12 @@ SELECT pool.checkout(:'target') AS h \gset
 SELECT checkouts - checkins AS held, reserved FROM pool.stats WHERE target = :'target';
 SELECT pool.checkin(:h);
 SELECT checkouts - checkins AS held, reserved FROM pool.stats WHERE target = :'target';
+-- zeroing the counters keeps what is held
+SELECT pool.checkout(:'target') AS h \gset
+SELECT pool.stats_reset(pool_id) FROM pool.stats WHERE target = :'target';
+SELECT checkouts, checkins FROM pool.stats WHERE target = :'target';
+SELECT pool.checkin(:h);
+SELECT checkouts, checkins FROM pool.stats WHERE target = :'target';
 
 -- a password stays out of every view: a connection string with a password
 -- gives a pool of its own, named with the password masked

@@ -258,8 +258,15 @@ pool_entry_reset_counters(PoolEntry *e)
 {
 	int			i;
 
-	pg_atomic_write_u64(&e->checkouts, 0);
-	pg_atomic_write_u64(&e->checkins, 0);
+	uint64		ended;
+
+	/*
+	 * checkouts - checkins is what is held now: both lose the same amount,
+	 * so that it survives (the worker may add to either meanwhile).
+	 */
+	ended = pg_atomic_read_u64(&e->checkins);
+	pg_atomic_fetch_sub_u64(&e->checkouts, (int64) ended);
+	pg_atomic_fetch_sub_u64(&e->checkins, (int64) ended);
 	pg_atomic_write_u64(&e->queries, 0);
 	pg_atomic_write_u64(&e->errors, 0);
 	pg_atomic_write_u64(&e->connects, 0);
