@@ -411,6 +411,12 @@ pool_request_abandon(WRequest *req)
 				return;
 			}
 		case WR_FINISHING:
+			/* a checkout whose handle the backend will never know */
+			if (req->reserved_handle != 0)
+			{
+				req->peer->checkout_seq[req->lane_no] = 0;
+				pool_peer_unreserve_handle(req->peer, req->reserved_handle);
+			}
 			break;
 	}
 	pool_request_release(req);
@@ -603,6 +609,29 @@ pool_request_on_handle(WRequest *req)
  */
 
 /*
+ * Check in the connection a session holds under a handle, if it still does.
+ */
+void
+pool_peer_unreserve_handle(WPeer *peer, uint64 handle)
+{
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &peer->reserved)
+	{
+		WConn	   *conn = dlist_container(WConn, peer_node, iter.cur);
+
+		if (conn->handle == handle)
+		{
+			ereport(DEBUG1,
+					(errmsg_internal("pool \"%s\": checking in handle " UINT64_FORMAT " whose checkout was abandoned",
+									 conn->pool->shared->name, handle)));
+			pool_conn_unreserve(conn);
+			return;
+		}
+	}
+}
+
+/*
  * A backend session is over: abandon its requests and unmap its channel.
  */
 static void
@@ -671,6 +700,17 @@ pool_peer_lane(WPeer *peer, int lane_no)
 		if (pg_atomic_read_u64(&lane->abandoned) == req->seq)
 			pool_request_abandon(req);
 		return;
+	}
+
+	/*
+	 * The answer of a checkout was delivered, but the backend gave up before
+	 * reading it: it will never know the handle, so check it in.
+	 */
+	if (peer->checkout_seq[lane_no] != 0 &&
+		pg_atomic_read_u64(&lane->abandoned) == peer->checkout_seq[lane_no])
+	{
+		peer->checkout_seq[lane_no] = 0;
+		pool_peer_unreserve_handle(peer, peer->checkout_handle[lane_no]);
 	}
 
 	if (pg_atomic_read_u32(&lane->owner) != POOL_LANE_WORKER)
@@ -1057,8 +1097,9 @@ pool_worker_forget(int w)
 		{
 			PoolEntry  *e = &pool_shared->pools[slot->pool_index];
 
+			/* held: running a command, or reserved (a handle's is set) */
 			if ((slot->state == POOL_SLOT_ACTIVE ||
-				 slot->state == POOL_SLOT_RESERVED) &&
+				 slot->state == POOL_SLOT_RESERVED || slot->handle != 0) &&
 				e->in_use && e->generation == slot->pool_generation)
 				pg_atomic_fetch_add_u64(&e->checkins, 1);
 			pool_begin_write(&slot->changecount);

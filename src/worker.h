@@ -166,6 +166,7 @@ typedef struct WRequest
 	int			lane_no;
 	PoolLane   *lane;
 	uint64		seq;
+	uint64		reserved_handle;	/* a checkout's, once it has one */
 	shm_mq_handle *in;
 	shm_mq_handle *out;
 	WRequestState state;
@@ -205,10 +206,14 @@ typedef struct WPeer
 	dsm_segment *segments[POOL_MAX_SEGMENTS];
 	WRequest   *requests[POOL_MAX_LANES];
 	uint64		last_seq[POOL_MAX_LANES];
+	/* the last checkout answered on each lane, until the backend reads it */
+	uint64		checkout_seq[POOL_MAX_LANES];
+	uint64		checkout_handle[POOL_MAX_LANES];
 	dlist_head	reserved;		/* WConn the session holds */
 } WPeer;
 
 /* worker.c */
+extern void pool_peer_unreserve_handle(WPeer *peer, uint64 handle);
 extern TimestampTz pool_now;
 extern WConn **pool_slot_conns;
 extern MemoryContext pool_worker_cxt;

@@ -123,4 +123,37 @@ is( $local->safe_psql(
 	'1 0 0',
 	'one connection, none active, no one waiting');
 
+# --- a checkout cancelled at any moment leaves nothing reserved -------------
+# The only connection is busy with another session's short queries, so each
+# checkout waits about as long as its 1 ms statement_timeout: some are
+# cancelled while waiting, some after the worker reserved the connection
+# but before the backend read the handle.
+my $busy = $local->background_psql('postgres', on_error_stop => 0);
+$busy->query_until(qr/sent/,
+	"\\echo sent\nDO \$\$ BEGIN FOR i IN 1..3000 LOOP PERFORM pool.exec('$target', 'SELECT pg_sleep(0.0005)'); END LOOP; END \$\$;\n"
+);
+my $script = "SELECT 0 AS h \\gset\n";
+for my $i (0 .. 299)
+{
+	$script .= "SET statement_timeout = '1ms';\n"
+	  . "SELECT pool.checkout('$target') AS h \\gset\n"
+	  . "RESET statement_timeout;\n"
+	  . "SELECT pool.checkin(:h);\n";
+}
+# a checkout cancelled after it returned leaves a handle the session has
+# (pool.connections shows it): check such ones in, then nothing is left
+$script .= "RESET statement_timeout;\n"
+  . "SELECT count(*) FROM (SELECT pool.checkin(handle) FROM pool.connections"
+  . " WHERE holder_pid = pg_backend_pid() AND handle IS NOT NULL) s;\n"
+  . "SELECT 'reserved ' || reserved || ', with a handle ' ||"
+  . " (SELECT count(*) FROM pool.connections WHERE handle IS NOT NULL) FROM pool.stats;\n";
+my ($rc, $out, $err) = $local->psql('postgres', $script, on_error_stop => 0);
+my $timeouts = () = $err =~ /canceling statement due to statement timeout/g;
+note("$timeouts of 300 checkouts were cancelled");
+cmp_ok($timeouts, '>', 0, 'some checkouts were cancelled');
+$busy->query('SELECT 1');
+$busy->quit;
+like($out, qr/reserved 0, with a handle 0$/,
+	'no cancelled checkout left a connection reserved, in the session');
+
 done_testing();
