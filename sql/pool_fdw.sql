@@ -79,6 +79,20 @@ SELECT target, pool_size,
 ALTER SERVER loop OPTIONS (SET application_name 'pool_fdw_2');
 SELECT * FROM pool.query('loop', 'SELECT current_setting(''application_name'')') AS t(a text);
 
+-- the pool of a PUBLIC mapping serves on when a role that used it gets a
+-- mapping of its own (other roles still use the PUBLIC one)
+CREATE SERVER pub FOREIGN DATA WRAPPER pool
+    OPTIONS (dbname 'contrib_regression', application_name 'pool_pub');
+CREATE USER MAPPING FOR PUBLIC SERVER pub;
+SELECT * FROM pool.query('pub', 'SELECT 1') AS t(x int);
+SELECT pool_id AS pub_id FROM pool.stats WHERE target LIKE 'pub%' \gset
+CREATE USER MAPPING FOR CURRENT_USER SERVER pub;
+SELECT pg_sleep(0.5);
+SELECT count(*) AS public_pool_kept FROM pool.stats WHERE pool_id = :pub_id;
+DROP USER MAPPING FOR CURRENT_USER SERVER pub;
+DROP USER MAPPING FOR PUBLIC SERVER pub;
+DROP SERVER pub;
+
 -- administration by server name
 SELECT pool.pause('loop');
 SELECT paused FROM pool.stats WHERE target LIKE 'loop%';

@@ -497,18 +497,29 @@ pool_entry_current_config(PoolEntry *e, Oid umid, PoolServerConfig *cfg)
 {
 	ForeignServer *server;
 	UserMapping *um;
+	HeapTuple	tp;
+	Datum		datum;
+	bool		isnull;
 
-	/* the role's own mapping, or else the one for PUBLIC */
 	server = GetForeignServerExtended(e->server_oid, FSV_MISSING_OK);
-	if (server == NULL ||
-		(!SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(e->owner_role),
-								ObjectIdGetDatum(e->server_oid)) &&
-		 !SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(InvalidOid),
-								ObjectIdGetDatum(e->server_oid))))
+	if (server == NULL)
 		return false;
-	um = GetUserMapping(e->owner_role, e->server_oid);
-	if (um->umid != umid)
+
+	/*
+	 * The mapping the pool was opened with, by its OID: a PUBLIC one is
+	 * shared by roles that may since have got mappings of their own.
+	 */
+	tp = SearchSysCache1(USERMAPPINGOID, ObjectIdGetDatum(umid));
+	if (!HeapTupleIsValid(tp))
 		return false;
+	um = palloc0(sizeof(UserMapping));
+	um->umid = umid;
+	um->userid = e->owner_role;
+	um->serverid = e->server_oid;
+	datum = SysCacheGetAttr(USERMAPPINGOID, tp, Anum_pg_user_mapping_umoptions,
+							&isnull);
+	um->options = isnull ? NIL : untransformRelOptions(datum);
+	ReleaseSysCache(tp);
 
 	/*
 	 * A pool opened for non-superusers serves on only while its options are

@@ -420,7 +420,13 @@ pool_find_or_create_configured(const char *key, const char *name,
 		e->key_hash = hash;
 		e->created_at = GetCurrentTimestamp();
 		strlcpy(e->key, key, POOL_KEY_LEN);
-		strlcpy(e->name, name, POOL_NAME_LEN);
+		/* a server's pool name may be long too: cut it at a character */
+		{
+			int			cut = pg_mbcliplen(name, strlen(name), POOL_NAME_LEN - 1);
+
+			memcpy(e->name, name, cut);
+			e->name[cut] = '\0';
+		}
 		pool_entry_reset_counters(e);
 		e->stats_reset = e->created_at;
 		pool_begin_write(&e->changecount);
