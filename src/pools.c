@@ -680,8 +680,8 @@ pool_maintain(WPool *pool)
 		{
 			/*
 			 * Nobody asked for the pool through a whole back-off: stop
-			 * knocking at the remote (a wrong password would fail there
-			 * every 30 retry_delays for ever).  Its next use tries again.
+			 * knocking at the remote (a wrong password would fail there every
+			 * 30 retry_delays for ever).  Its next use tries again.
 			 */
 			pool->failing = false;
 			pool->failures = 0;
@@ -883,7 +883,7 @@ pool_admin(WPool *pool, char kind)
 			return pstrdup("RECONFIGURE");
 
 		case POOL_REQ_DROP:
-			/* its server is gone: no more requests, and every connection closes */
+			/* its server is gone: no requests, and every connection closes */
 			pool->dropped = true;
 			LWLockAcquire(pool_shared->lock, LW_EXCLUSIVE);
 			pool->shared->dropped = true;

@@ -261,8 +261,8 @@ pool_entry_reset_counters(PoolEntry *e)
 	uint64		ended;
 
 	/*
-	 * checkouts - checkins is what is held now: both lose the same amount,
-	 * so that it survives (the worker may add to either meanwhile).
+	 * checkouts - checkins is what is held now: both lose the same amount, so
+	 * that it survives (the worker may add to either meanwhile).
 	 */
 	ended = pg_atomic_read_u64(&e->checkins);
 	pg_atomic_fetch_sub_u64(&e->checkouts, (int64) ended);

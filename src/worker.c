@@ -57,7 +57,7 @@ static int	my_index;
 static PoolWorkerInfo *my_info;
 static uint32 my_generation;
 static WPeer **peers;			/* by pgprocno */
-WConn	  **pool_slot_conns;		/* this worker's connections, by slot */
+WConn	  **pool_slot_conns;	/* this worker's connections, by slot */
 dlist_head	pool_all_conns = DLIST_STATIC_INIT(pool_all_conns);
 MemoryContext pool_worker_cxt;
 static dlist_head reading = DLIST_STATIC_INIT(reading);
