@@ -1432,7 +1432,6 @@ pool_conn_reserve(WConn *conn, WRequest *req)
 	pool_conn_want(conn, WL_SOCKET_READABLE);
 
 	/* should the backend give up before it reads the answer, it is undone */
-	req->reserved_handle = conn->handle;
 	req->peer->checkout_seq[req->lane_no] = req->seq;
 	req->peer->checkout_handle[req->lane_no] = conn->handle;
 

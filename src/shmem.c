@@ -257,7 +257,6 @@ void
 pool_entry_reset_counters(PoolEntry *e)
 {
 	int			i;
-
 	uint64		ended;
 
 	/*

@@ -75,6 +75,8 @@ static WRequest *current_request = NULL;
 static void pool_request_abandon(WRequest *req);
 static void pool_request_on_handle(WRequest *req);
 static void pool_request_release(WRequest *req);
+static WConn *pool_peer_handle_conn(WPeer *peer, uint64 handle);
+static void pool_peer_undo_checkout(WPeer *peer, int lane_no);
 static void pool_recover(void);
 static void pool_worker_forget(int w);
 
@@ -412,11 +414,8 @@ pool_request_abandon(WRequest *req)
 			}
 		case WR_FINISHING:
 			/* a checkout whose handle the backend will never know */
-			if (req->reserved_handle != 0)
-			{
-				req->peer->checkout_seq[req->lane_no] = 0;
-				pool_peer_unreserve_handle(req->peer, req->reserved_handle);
-			}
+			if (req->peer->checkout_seq[req->lane_no] == req->seq)
+				pool_peer_undo_checkout(req->peer, req->lane_no);
 			break;
 	}
 	pool_request_release(req);
@@ -519,8 +518,6 @@ pool_request_read(WRequest *req)
 	}
 
 	req->pool = pool_get(req->pool_index, req->pool_generation);
-	if (req->pool != NULL)
-		req->pool->last_demand = pool_now;
 	if (req->pool == NULL)
 	{
 		dlist_delete(&req->node);
@@ -529,6 +526,7 @@ pool_request_read(WRequest *req)
 		pool_request_done(req);
 		return;
 	}
+	req->pool->last_demand = pool_now;
 
 	dlist_delete(&req->node);
 	if (req->kind != POOL_REQ_QUERY && req->kind != POOL_REQ_EXEC &&
@@ -544,19 +542,33 @@ pool_request_read(WRequest *req)
 }
 
 /*
+ * The connection a session holds under a handle, or NULL if it holds none
+ * under that handle (any more).
+ */
+static WConn *
+pool_peer_handle_conn(WPeer *peer, uint64 handle)
+{
+	WConn	   *conn = NULL;
+	int			slot = POOL_HANDLE_SLOT(handle);
+
+	if (slot >= 0 && slot < pool_shared->max_connections)
+		conn = pool_slot_conns[slot];
+	if (conn == NULL || !conn->reserved || conn->handle != handle ||
+		conn->peer != peer)
+		return NULL;
+	return conn;
+}
+
+/*
  * A request on a reserved connection: a command, or its check-in.  The
  * handle must be one this session holds.
  */
 static void
 pool_request_on_handle(WRequest *req)
 {
-	WConn	   *conn = NULL;
-	int			slot = POOL_HANDLE_SLOT(req->handle);
+	WConn	   *conn = pool_peer_handle_conn(req->peer, req->handle);
 
-	if (slot >= 0 && slot < pool_shared->max_connections)
-		conn = pool_slot_conns[slot];
-	if (conn == NULL || !conn->reserved || conn->handle != req->handle ||
-		conn->peer != req->peer)
+	if (conn == NULL)
 	{
 		pool_request_error(req, "08003",
 						   psprintf("connection of handle " UINT64_FORMAT " is gone",
@@ -609,26 +621,21 @@ pool_request_on_handle(WRequest *req)
  */
 
 /*
- * Check in the connection a session holds under a handle, if it still does.
+ * The backend gave up on the checkout answered on a lane before it read the
+ * handle: it will never know it, so check the connection in.
  */
-void
-pool_peer_unreserve_handle(WPeer *peer, uint64 handle)
+static void
+pool_peer_undo_checkout(WPeer *peer, int lane_no)
 {
-	dlist_mutable_iter iter;
+	WConn	   *conn = pool_peer_handle_conn(peer, peer->checkout_handle[lane_no]);
 
-	dlist_foreach_modify(iter, &peer->reserved)
-	{
-		WConn	   *conn = dlist_container(WConn, peer_node, iter.cur);
-
-		if (conn->handle == handle)
-		{
-			ereport(DEBUG1,
-					(errmsg_internal("pool \"%s\": checking in handle " UINT64_FORMAT " whose checkout was abandoned",
-									 conn->pool->shared->name, handle)));
-			pool_conn_unreserve(conn);
-			return;
-		}
-	}
+	peer->checkout_seq[lane_no] = 0;
+	if (conn == NULL)
+		return;
+	ereport(DEBUG1,
+			(errmsg_internal("pool \"%s\": checking in handle " UINT64_FORMAT " whose checkout was abandoned",
+							 conn->pool->shared->name, conn->handle)));
+	pool_conn_unreserve(conn);
 }
 
 /*
@@ -702,16 +709,10 @@ pool_peer_lane(WPeer *peer, int lane_no)
 		return;
 	}
 
-	/*
-	 * The answer of a checkout was delivered, but the backend gave up before
-	 * reading it: it will never know the handle, so check it in.
-	 */
+	/* the answer of a checkout was delivered, but never read */
 	if (peer->checkout_seq[lane_no] != 0 &&
 		pg_atomic_read_u64(&lane->abandoned) == peer->checkout_seq[lane_no])
-	{
-		peer->checkout_seq[lane_no] = 0;
-		pool_peer_unreserve_handle(peer, peer->checkout_handle[lane_no]);
-	}
+		pool_peer_undo_checkout(peer, lane_no);
 
 	if (pg_atomic_read_u32(&lane->owner) != POOL_LANE_WORKER)
 		return;
@@ -1097,9 +1098,8 @@ pool_worker_forget(int w)
 		{
 			PoolEntry  *e = &pool_shared->pools[slot->pool_index];
 
-			/* held: running a command, or reserved (a handle's is set) */
-			if ((slot->state == POOL_SLOT_ACTIVE ||
-				 slot->state == POOL_SLOT_RESERVED || slot->handle != 0) &&
+			/* held: running a command, or a handle's (whatever its state) */
+			if ((slot->state == POOL_SLOT_ACTIVE || slot->handle != 0) &&
 				e->in_use && e->generation == slot->pool_generation)
 				pg_atomic_fetch_add_u64(&e->checkins, 1);
 			pool_begin_write(&slot->changecount);

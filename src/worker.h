@@ -166,7 +166,6 @@ typedef struct WRequest
 	int			lane_no;
 	PoolLane   *lane;
 	uint64		seq;
-	uint64		reserved_handle;	/* a checkout's, once it has one */
 	shm_mq_handle *in;
 	shm_mq_handle *out;
 	WRequestState state;
@@ -213,7 +212,6 @@ typedef struct WPeer
 } WPeer;
 
 /* worker.c */
-extern void pool_peer_unreserve_handle(WPeer *peer, uint64 handle);
 extern TimestampTz pool_now;
 extern WConn **pool_slot_conns;
 extern MemoryContext pool_worker_cxt;
