@@ -406,15 +406,22 @@ static char *
 pool_server_pool_name(ForeignServer *server, UserMapping *um)
 {
 	ListCell   *cell;
+	char	   *name = NULL;
 
 	foreach(cell, um->options)
 	{
 		DefElem    *def = (DefElem *) lfirst(cell);
 
 		if (strcmp(def->defname, "user") == 0)
-			return psprintf("%s user=%s", server->servername, defGetString(def));
+		{
+			name = psprintf("%s user=%s", server->servername, defGetString(def));
+			break;
+		}
 	}
-	return pstrdup(server->servername);
+	if (name == NULL)
+		return pstrdup(server->servername);
+	pool_clip_name(name);
+	return name;
 }
 
 /*

@@ -405,6 +405,7 @@ typedef struct PoolServerConfig
 
 extern void pool_resolve_target(text *target, PoolTarget *result);
 extern bool pool_target_valid(const PoolTarget *t);
+extern void pool_clip_name(char *name);
 extern int	pool_lookup_pools(text *pool_name, PoolTarget *results);
 extern void pool_append_option(StringInfo buf, const char *keyword,
 							   const char *value);

@@ -196,14 +196,21 @@ pool_canonicalize(const char *conninfo, bool need_password,
 						   POOL_KEY_LEN - 1)));
 	if (name->len == 0)
 		appendStringInfoString(name, "(defaults)");
-	if (name->len >= POOL_NAME_LEN)
-	{
-		int			cut = pg_mbcliplen(name->data, name->len, POOL_NAME_LEN - 4);
+	pool_clip_name(name->data);
+	name->len = strlen(name->data);
+}
 
-		name->data[cut] = '\0';
-		name->len = cut;
-		appendStringInfoString(name, "...");
-	}
+/*
+ * Cut a pool's name in place to what a pool keeps, at a character, marked
+ * with "...".
+ */
+void
+pool_clip_name(char *name)
+{
+	int			len = strlen(name);
+
+	if (len >= POOL_NAME_LEN)
+		strcpy(name + pg_mbcliplen(name, len, POOL_NAME_LEN - 4), "...");
 }
 
 /*
@@ -420,13 +427,7 @@ pool_find_or_create_configured(const char *key, const char *name,
 		e->key_hash = hash;
 		e->created_at = GetCurrentTimestamp();
 		strlcpy(e->key, key, POOL_KEY_LEN);
-		/* a server's pool name may be long too: cut it at a character */
-		{
-			int			cut = pg_mbcliplen(name, strlen(name), POOL_NAME_LEN - 1);
-
-			memcpy(e->name, name, cut);
-			e->name[cut] = '\0';
-		}
+		strlcpy(e->name, name, POOL_NAME_LEN);
 		pool_entry_reset_counters(e);
 		e->stats_reset = e->created_at;
 		pool_begin_write(&e->changecount);
