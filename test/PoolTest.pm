@@ -15,8 +15,8 @@ use IPC::Run;
 use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(pool_remote pool_local tcp_target socket_target
-  wait_until rss_anon_kb remote_pids pool_worker_pid elapsed_since
-  signal_cluster pgbench_start pgbench_finish);
+  wait_until rss_anon_kb peak_rss_kb reset_peak_rss remote_pids
+  pool_worker_pid elapsed_since signal_cluster pgbench_start pgbench_finish);
 
 # A remote cluster: SCRAM over TCP on 127.0.0.1, trust on its Unix socket; a
 # role "app" with password "secret" owning a database "app" with a table
@@ -105,6 +105,30 @@ sub rss_anon_kb
 		return $1 if /^RssAnon:\s+(\d+)\s+kB/;
 	}
 	return undef;
+}
+
+# Peak resident memory (VmHWM) of a process, in kB, since it started or
+# since reset_peak_rss.
+sub peak_rss_kb
+{
+	my ($pid) = @_;
+	open my $fh, '<', "/proc/$pid/status" or return undef;
+	while (<$fh>)
+	{
+		return $1 if /^VmHWM:\s+(\d+)\s+kB/;
+	}
+	return undef;
+}
+
+# Start counting a process's peak resident memory afresh (Linux: "5" into
+# /proc/PID/clear_refs); returns whether it could.
+sub reset_peak_rss
+{
+	my ($pid) = @_;
+	open my $fh, '>', "/proc/$pid/clear_refs" or return 0;
+	my $ok = print $fh "5";
+	close $fh or return 0;
+	return $ok;
 }
 
 # Pids of the remote backends a local pool holds, as the remote sees them.
