@@ -1,7 +1,7 @@
 # Makefile for the pool extension (PGXS)
 
 EXTENSION = pool
-EXTVERSION = 1.0
+EXTVERSION = 1.1
 MODULE_big = pool
 OBJS = \
 	src/pool.o \
@@ -13,6 +13,8 @@ OBJS = \
 	src/worker.o \
 	src/pools.o \
 	src/remote.o \
+	src/resolve.o \
+	src/scan.o \
 	src/functions.o \
 	src/handles.o \
 	src/views.o
@@ -36,4 +38,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-$(OBJS): src/pool.h src/worker.h
+# glibc before 2.34 has getaddrinfo_a in libanl (a stub since)
+ifeq ($(PORTNAME), linux)
+SHLIB_LINK += -lanl
+endif
+
+$(OBJS): src/pool.h src/worker.h src/scan.h

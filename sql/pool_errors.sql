@@ -56,10 +56,20 @@ SELECT pool.exec(:'target', 'COPY items TO STDOUT');
 -- a connection string longer than a pool key may be
 SELECT * FROM pool.query('dbname=' || repeat('x', 3000), 'SELECT 1') AS t(x int);
 
--- a non-superuser must give a password (dblink's rule)
+-- a non-superuser may use connection strings only with USAGE on the
+-- wrapper, and must give a password (dblink's rule)
 CREATE ROLE pool_regress_user;
 SET ROLE pool_regress_user;
 SELECT * FROM pool.query(:'target', 'SELECT 1') AS t(x int);
+RESET ROLE;
+GRANT USAGE ON FOREIGN DATA WRAPPER pool TO pool_regress_user;
+SET ROLE pool_regress_user;
+SELECT * FROM pool.query(:'target', 'SELECT 1') AS t(x int);
+SELECT pool.exec('host=127.0.0.1 port=1 dbname=x', 'SELECT 1');
+RESET ROLE;
+REVOKE USAGE ON FOREIGN DATA WRAPPER pool FROM pool_regress_user;
+-- ... checked at every call, not only the first
+SET ROLE pool_regress_user;
 SELECT pool.exec('host=127.0.0.1 port=1 dbname=x', 'SELECT 1');
 RESET ROLE;
 DROP ROLE pool_regress_user;

@@ -124,6 +124,11 @@ SELECT * FROM pool.query('loop', 'SELECT 1') AS t(x int);
 -- options only superusers may set or use
 ALTER USER MAPPING FOR pool_fdw_user SERVER loop OPTIONS (ADD password_required 'false');
 ALTER USER MAPPING FOR pool_fdw_user SERVER loop OPTIONS (ADD sslkey '/tmp/key');
+-- connection strings need USAGE on the wrapper, which CREATE SERVER needs too
+SELECT * FROM pool.query('dbname=contrib_regression password=p', 'SELECT 1') AS t(x int);
+RESET ROLE;
+GRANT USAGE ON FOREIGN DATA WRAPPER pool TO pool_fdw_user;
+SET ROLE pool_fdw_user;
 SELECT * FROM pool.query('dbname=contrib_regression passfile=/tmp/x password=p', 'SELECT 1') AS t(x int);
 SELECT * FROM pool.query('dbname=contrib_regression service=foo password=p', 'SELECT 1') AS t(x int);
 SELECT * FROM pool.query('dbname=contrib_regression sslcert=/tmp/x password=p', 'SELECT 1') AS t(x int);
@@ -139,4 +144,5 @@ DROP SERVER loop CASCADE;
 SELECT pg_temp.settled($$SELECT count(*) = 0 FROM pool.stats
                          WHERE target LIKE 'loop%'$$);
 SELECT count(*) FROM pool.stats WHERE target LIKE 'loop%';
+REVOKE USAGE ON FOREIGN DATA WRAPPER pool FROM pool_fdw_user;
 DROP ROLE pool_fdw_user;

@@ -4,7 +4,7 @@
  *	  The channel between a backend and the pool workers.
  *
  * A backend never touches a remote socket.  On first use it creates a DSM
- * segment of POOL_LANES_PER_SEGMENT lanes (more segments when it has more
+ * segment of POOL_FIRST_SEGMENT_LANES lanes (a second, larger one when it has more
  * requests in flight at once), pins the mapping for the rest of the session
  * and publishes the segment's handle in its PoolChannelDir entry.  A lane
  * carries one request at a time: a request queue (backend to worker) and a
@@ -84,12 +84,22 @@ static bool pool_call_post_now(int worker, StringInfo request);
 static void pool_channel_exit(int code, Datum arg);
 
 /*
- * Size of one channel segment.
+ * Size of channel segment seg.
  */
 Size
-pool_segment_size(void)
+pool_segment_size(int seg)
 {
-	return LANE_STRIDE * POOL_LANES_PER_SEGMENT;
+	return LANE_STRIDE * pool_segment_lanes(seg);
+}
+
+/*
+ * How many lanes this backend's segments have.
+ */
+static int
+pool_my_lane_count(void)
+{
+	return my_nsegments == 0 ? 0 :
+		my_nsegments == 1 ? POOL_FIRST_SEGMENT_LANES : POOL_MAX_LANES;
 }
 
 /*
@@ -149,14 +159,15 @@ pool_channel_add_segment(void)
 
 	/* The mapping is for the session: create it outside any resource owner */
 	CurrentResourceOwner = NULL;
-	seg = dsm_create(pool_segment_size(), DSM_CREATE_NULL_IF_MAXSEGMENTS);
+	seg = dsm_create(pool_segment_size(my_nsegments),
+					 DSM_CREATE_NULL_IF_MAXSEGMENTS);
 	CurrentResourceOwner = oldowner;
 	if (seg == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 				 errmsg("too many dynamic shared memory segments")));
 
-	for (i = 0; i < POOL_LANES_PER_SEGMENT; i++)
+	for (i = 0; i < pool_segment_lanes(my_nsegments); i++)
 	{
 		PoolLane   *lane = pool_lane(dsm_segment_address(seg), i);
 
@@ -178,8 +189,8 @@ pool_channel_add_segment(void)
 static PoolLane *
 pool_my_lane(int lane_no)
 {
-	return pool_lane(dsm_segment_address(my_segments[lane_no / POOL_LANES_PER_SEGMENT]),
-					 lane_no % POOL_LANES_PER_SEGMENT);
+	return pool_lane(dsm_segment_address(my_segments[pool_lane_segment(lane_no)]),
+					 pool_lane_in_segment(lane_no));
 }
 
 /*
@@ -233,7 +244,7 @@ pool_acquire_lane(void)
 	{
 		int			i;
 
-		for (i = 0; i < my_nsegments * POOL_LANES_PER_SEGMENT; i++)
+		for (i = 0; i < pool_my_lane_count(); i++)
 		{
 			PoolLane   *lane = pool_my_lane(i);
 
@@ -512,7 +523,7 @@ pool_call_post_now(int worker, StringInfo request)
 
 	if (my_session == 0)
 		return false;
-	for (lane_no = 0; lane_no < my_nsegments * POOL_LANES_PER_SEGMENT; lane_no++)
+	for (lane_no = 0; lane_no < pool_my_lane_count(); lane_no++)
 	{
 		if (!my_lane_busy[lane_no] &&
 			pg_atomic_read_u32(&pool_my_lane(lane_no)->owner) == POOL_LANE_BACKEND)

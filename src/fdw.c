@@ -88,6 +88,8 @@ static PQconninfoOption *libpq_options = NULL;
 /* servers whose pools changed in this transaction */
 static List *changed_servers = NIL;
 static List *dropped_servers = NIL;
+static List *changed_mappings = NIL;	/* user mappings, by OID */
+static List *pending_configs = NIL; /* PoolPendingConfig, until commit */
 static object_access_hook_type prev_object_access_hook = NULL;
 static bool fdw_callbacks_registered = false;
 
@@ -197,6 +199,15 @@ pool_fdw_validator(PG_FUNCTION_ARGS)
 		if (catalog == ForeignServerRelationId &&
 			(kind == POOL_OPT_SERVER || kind == POOL_OPT_SETTING))
 		{
+			/*
+			 * What cleans a connection between holders is not for the owner
+			 * of a server to weaken.
+			 */
+			if (strcmp(def->defname, "reset_query") == 0 && !superuser())
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("permission denied to set option \"%s\"", def->defname),
+						 errdetail("Only superusers may set it on a foreign server.")));
 			if (kind == POOL_OPT_SETTING)
 				pool_setting_parse(def->defname, value, &overrides, &mask);
 			continue;
@@ -319,6 +330,25 @@ pool_config_problem(ForeignServer *server, UserMapping *um)
 }
 
 /*
+ * What a non-superuser's connection must not pick up from the local
+ * server's operating-system user: its default client certificate (libpq
+ * looks for ~/.postgresql/postgresql.crt when sslcert is not set; a path that
+ * cannot exist makes it go on without one), and its Kerberos credentials for
+ * GSSAPI encryption.  A certificate a superuser put in the user mapping
+ * stays.  (GSSAPI authentication itself never passes the password rule.)
+ */
+void
+pool_append_nonsuperuser_options(StringInfo conninfo, bool has_sslcert)
+{
+	if (!has_sslcert)
+	{
+		pool_append_option(conninfo, "sslcert", POOL_NO_CLIENT_CERT);
+		pool_append_option(conninfo, "sslkey", POOL_NO_CLIENT_CERT);
+	}
+	pool_append_option(conninfo, "gssencmode", "disable");
+}
+
+/*
  * Build the configuration of the pool of a server and user mapping into
  * *cfg: connection string with secrets, settings, whether a password is
  * required.  The options were checked by the validator.
@@ -329,6 +359,7 @@ pool_server_config(ForeignServer *server, UserMapping *um, bool for_superuser,
 {
 	StringInfoData conninfo;
 	ListCell   *cell;
+	bool		has_sslcert = false;
 
 	memset(cfg, 0, sizeof(*cfg));
 	initStringInfo(&conninfo);
@@ -346,9 +377,13 @@ pool_server_config(ForeignServer *server, UserMapping *um, bool for_superuser,
 	{
 		DefElem    *def = (DefElem *) lfirst(cell);
 
+		if (strcmp(def->defname, "sslcert") == 0)
+			has_sslcert = true;
 		if (strcmp(def->defname, "password_required") != 0)
 			pool_append_option(&conninfo, def->defname, defGetString(def));
 	}
+	if (!for_superuser)
+		pool_append_nonsuperuser_options(&conninfo, has_sslcert);
 	/* as for connection strings: always this database's encoding */
 	pool_append_option(&conninfo, "client_encoding", GetDatabaseEncodingName());
 	cfg->for_superuser = for_superuser;
@@ -419,7 +454,7 @@ pool_server_pool_name(ForeignServer *server, UserMapping *um)
 		}
 	}
 	if (name == NULL)
-		return pstrdup(server->servername);
+		name = pstrdup(server->servername);
 	pool_clip_name(name);
 	return name;
 }
@@ -436,10 +471,53 @@ pool_target_is_server_name(const char *target)
 }
 
 /*
- * Resolve a server name to its pool for the current role.
+ * Fail unless the current role has USAGE on a foreign server (by OID, as a
+ * remembered resolution has it; target names it for the message).
  */
 void
-pool_resolve_server(const char *servername, PoolTarget *result)
+pool_check_server_usage(Oid serverid, text *target)
+{
+	AclResult	aclresult;
+
+	aclresult = pg_foreign_server_aclcheck(serverid, GetUserId(), ACL_USAGE);
+	if (aclresult != ACLCHECK_OK)
+	{
+		ForeignServer *server = GetForeignServerExtended(serverid,
+														 FSV_MISSING_OK);
+
+		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER,
+					   server ? server->servername : text_to_cstring(target));
+	}
+}
+
+/*
+ * Fail unless the current role may use connection strings: it needs USAGE
+ * on the foreign-data wrapper pool, the privilege CREATE SERVER needs too,
+ * so that no role can make the server dial anywhere it can reach unless it
+ * could define a server that does.
+ */
+void
+pool_check_fdw_usage(void)
+{
+	ForeignDataWrapper *fdw = GetForeignDataWrapperByName("pool", true);
+
+	if (fdw == NULL ||
+		pg_foreign_data_wrapper_aclcheck(fdw->fdwid, GetUserId(),
+										 ACL_USAGE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to use a connection string as a target"),
+				 errdetail("Connection strings need USAGE on the foreign-data wrapper pool."),
+				 errhint("Use a foreign server of the pool foreign-data wrapper that you have USAGE on, or have USAGE on the wrapper granted: GRANT USAGE ON FOREIGN DATA WRAPPER pool TO %s.",
+						 quote_identifier(GetUserNameFromId(GetUserId(), false)))));
+}
+
+/*
+ * Resolve a server name to its pool for the current role; *serverid is set
+ * to the server's OID.
+ */
+void
+pool_resolve_server(const char *servername, PoolTarget *result, Oid *serverid)
 {
 	ForeignServer *server;
 	ForeignDataWrapper *fdw;
@@ -469,6 +547,7 @@ pool_resolve_server(const char *servername, PoolTarget *result)
 	aclresult = pg_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
+	*serverid = server->serverid;
 
 	um = pool_find_user_mapping(server);
 	if (!superuser())
@@ -482,6 +561,7 @@ pool_resolve_server(const char *servername, PoolTarget *result)
 	cfg.server_oid = server->serverid;
 	cfg.database_oid = MyDatabaseId;
 	cfg.owner_role = um->userid;
+	cfg.uncommitted = pool_config_uncommitted(server->serverid, um->umid);
 	pool_find_or_create_configured(key, name, &cfg, result);
 
 	memset(cfg.conninfo, 0, strlen(cfg.conninfo));
@@ -496,11 +576,13 @@ pool_resolve_server(const char *servername, PoolTarget *result)
  */
 
 /*
- * The configuration now in the catalogs for the pool of entry e, or false
- * if its server or mapping is gone.
+ * The configuration now in the catalogs for the pool of server server_oid
+ * and user mapping umid, opened for owner_role (and for superusers or not),
+ * or false if its server or mapping is gone.
  */
 static bool
-pool_entry_current_config(PoolEntry *e, Oid umid, PoolServerConfig *cfg)
+pool_current_config(Oid server_oid, Oid umid, Oid owner_role,
+					bool for_superuser, PoolServerConfig *cfg)
 {
 	ForeignServer *server;
 	UserMapping *um;
@@ -508,7 +590,7 @@ pool_entry_current_config(PoolEntry *e, Oid umid, PoolServerConfig *cfg)
 	Datum		datum;
 	bool		isnull;
 
-	server = GetForeignServerExtended(e->server_oid, FSV_MISSING_OK);
+	server = GetForeignServerExtended(server_oid, FSV_MISSING_OK);
 	if (server == NULL)
 		return false;
 
@@ -521,8 +603,8 @@ pool_entry_current_config(PoolEntry *e, Oid umid, PoolServerConfig *cfg)
 		return false;
 	um = palloc0(sizeof(UserMapping));
 	um->umid = umid;
-	um->userid = e->owner_role;
-	um->serverid = e->server_oid;
+	um->userid = owner_role;
+	um->serverid = server_oid;
 	datum = SysCacheGetAttr(USERMAPPINGOID, tp, Anum_pg_user_mapping_umoptions,
 							&isnull);
 	um->options = isnull ? NIL : untransformRelOptions(datum);
@@ -532,75 +614,163 @@ pool_entry_current_config(PoolEntry *e, Oid umid, PoolServerConfig *cfg)
 	 * A pool opened for non-superusers serves on only while its options are
 	 * still ones they may use.
 	 */
-	if (!e->for_superuser && pool_config_problem(server, um) != NULL)
+	if (!for_superuser && pool_config_problem(server, um) != NULL)
 		return false;
-	pool_server_config(server, um, e->for_superuser, cfg);
+	pool_server_config(server, um, for_superuser, cfg);
+	cfg->server_oid = server_oid;
+	cfg->database_oid = MyDatabaseId;
+	cfg->owner_role = owner_role;
 	return true;
 }
 
 /*
- * Before commit: work out the new configuration of the pools of servers
- * changed in this transaction; afterwards: publish it, and have the workers
- * apply it.
+ * A configuration worked out before commit, published after it.
+ */
+typedef struct PoolPendingConfig
+{
+	int			index;			/* pool entry */
+	uint32		generation;		/* of the entry, when worked out */
+	Oid			server_oid;		/* the entry's identity */
+	Oid			umid;
+	Oid			owner_role;
+	bool		for_superuser;
+	bool		drop;			/* the pool closes instead */
+	PoolServerConfig cfg;		/* else its new configuration */
+} PoolPendingConfig;
+
+/*
+ * The pools of this database that a changed server or user mapping
+ * concerns, copied under the lock: entry index, generation and the user
+ * mapping their key names.
+ */
+static List *
+pool_pools_of_changes(void)
+{
+	List	   *result = NIL;
+	int			i;
+
+	LWLockAcquire(pool_shared->lock, LW_SHARED);
+	for (i = 0; i < pool_shared->max_pools; i++)
+	{
+		PoolEntry  *e = &pool_shared->pools[i];
+		PoolPendingConfig *p;
+		Oid			umid;
+
+		if (!e->in_use || e->dropped || e->database_oid != MyDatabaseId ||
+			!OidIsValid(e->server_oid))
+			continue;
+		if (sscanf(e->key, "server=%*u mapping=%u", &umid) != 1)
+			continue;
+		if (!list_member_oid(changed_servers, e->server_oid) &&
+			!list_member_oid(dropped_servers, e->server_oid) &&
+			!list_member_oid(changed_mappings, umid))
+			continue;
+		p = palloc0(sizeof(PoolPendingConfig));
+		p->index = i;
+		p->generation = e->generation;
+		p->server_oid = e->server_oid;
+		p->umid = umid;
+		p->owner_role = e->owner_role;
+		p->for_superuser = e->for_superuser;
+		result = lappend(result, p);
+	}
+	LWLockRelease(pool_shared->lock);
+	return result;
+}
+
+/*
+ * Before commit: work out the new configuration of the pools of servers and
+ * user mappings changed in this transaction (the catalogs can be read only
+ * now); after commit: publish it, and have the workers apply it.  Nothing
+ * reaches shared memory before the commit, so a transaction that aborts,
+ * even after its pre-commit callbacks, changes no pool.
  */
 static void
 pool_fdw_xact_callback(XactEvent event, void *arg)
 {
 	ListCell   *cell;
-	int			i;
 
-	if (changed_servers == NIL && dropped_servers == NIL)
-		return;
-
-	if (event == XACT_EVENT_PRE_COMMIT && pool_shared != NULL)
+	if (event == XACT_EVENT_PRE_COMMIT && pool_shared != NULL &&
+		(changed_servers != NIL || dropped_servers != NIL ||
+		 changed_mappings != NIL))
 	{
-		/* dropped servers: their pools close */
-		foreach(cell, dropped_servers)
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+		List	   *pools = pool_pools_of_changes();
+
+		foreach(cell, pools)
 		{
-			Oid			serverid = lfirst_oid(cell);
+			PoolPendingConfig *p = lfirst(cell);
 
-			for (i = 0; i < pool_shared->max_pools; i++)
-			{
-				PoolEntry  *e = &pool_shared->pools[i];
-
-				if (e->in_use && e->server_oid == serverid &&
-					e->database_oid == MyDatabaseId)
-					pool_entry_post(i, POOL_REQ_DROP);
-			}
+			if (list_member_oid(dropped_servers, p->server_oid) ||
+				!pool_current_config(p->server_oid, p->umid, p->owner_role,
+									 p->for_superuser, &p->cfg))
+				p->drop = true;
+			else
+				pool_check_config_size("", &p->cfg);
 		}
-
-		foreach(cell, changed_servers)
-		{
-			Oid			serverid = lfirst_oid(cell);
-
-			if (list_member_oid(dropped_servers, serverid) ||
-				GetForeignServerExtended(serverid, FSV_MISSING_OK) == NULL)
-				continue;
-			for (i = 0; i < pool_shared->max_pools; i++)
-			{
-				PoolEntry  *e = &pool_shared->pools[i];
-				PoolServerConfig cfg;
-				Oid			umid;
-
-				if (!e->in_use || e->server_oid != serverid ||
-					e->database_oid != MyDatabaseId)
-					continue;
-				if (sscanf(e->key, "server=%*u mapping=%u", &umid) != 1)
-					continue;
-				if (pool_entry_current_config(e, umid, &cfg))
-					pool_entry_update_config(i, &cfg);
-				else
-					pool_entry_post(i, POOL_REQ_DROP);
-			}
-		}
+		pending_configs = pools;
+		MemoryContextSwitchTo(old);
+		/* what can fail happens now: after the commit, nothing may */
+		if (pools != NIL)
+			pool_channel_ensure();
 	}
 
-	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_ABORT ||
-		event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE)
+	if ((event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT) &&
+		pending_configs != NIL)
 	{
+		MemoryContext cxt = CurrentMemoryContext;
+
+		/*
+		 * The transaction is committed: an error now would be a PANIC.  What
+		 * is left cannot fail but for want of memory; should it, the pools
+		 * take the change at their next use instead.
+		 */
+		PG_TRY();
+		{
+			foreach(cell, pending_configs)
+			{
+				PoolPendingConfig *p = lfirst(cell);
+
+				if (p->drop)
+					pool_entry_post(p->index, p->generation, POOL_REQ_DROP);
+				else
+					pool_entry_update_config(p->index, p->generation, &p->cfg);
+			}
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			FlushErrorState();
+			ereport(WARNING,
+					(errmsg("could not tell the pools that their server or user mapping changed"),
+					 errdetail("The change applies with the next command on each pool.")));
+		}
+		PG_END_TRY();
+	}
+
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+	{
+		/* all of it lived in TopTransactionContext */
 		changed_servers = NIL;
 		dropped_servers = NIL;
+		changed_mappings = NIL;
+		pending_configs = NIL;
 	}
+}
+
+/*
+ * Has this transaction created, altered or dropped the server or user
+ * mapping of a pool?  Its own view of the catalogs is then not committed
+ * configuration, which must not reach other sessions.
+ */
+bool
+pool_config_uncommitted(Oid serverid, Oid umid)
+{
+	return list_member_oid(changed_servers, serverid) ||
+		list_member_oid(dropped_servers, serverid) ||
+		list_member_oid(changed_mappings, umid);
 }
 
 /*
@@ -611,27 +781,15 @@ static void
 pool_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 				   int subId, void *arg)
 {
-	Oid			serverid = InvalidOid;
+	MemoryContext old;
 
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
 
-	if (access != OAT_POST_ALTER && access != OAT_DROP)
+	if (access != OAT_POST_CREATE && access != OAT_POST_ALTER &&
+		access != OAT_DROP)
 		return;
-	if (classId == ForeignServerRelationId)
-		serverid = objectId;
-	else if (classId == UserMappingRelationId)
-	{
-		HeapTuple	tp = SearchSysCache1(USERMAPPINGOID, ObjectIdGetDatum(objectId));
-
-		if (!HeapTupleIsValid(tp))
-			return;
-		serverid = ((Form_pg_user_mapping) GETSTRUCT(tp))->umserver;
-		ReleaseSysCache(tp);
-		/* a dropped mapping changes its server's pools */
-		access = OAT_POST_ALTER;
-	}
-	else
+	if (classId != ForeignServerRelationId && classId != UserMappingRelationId)
 		return;
 
 	if (!fdw_callbacks_registered)
@@ -639,15 +797,14 @@ pool_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		RegisterXactCallback(pool_fdw_xact_callback, NULL);
 		fdw_callbacks_registered = true;
 	}
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-
-		if (access == OAT_DROP && classId == ForeignServerRelationId)
-			dropped_servers = list_append_unique_oid(dropped_servers, serverid);
-		else
-			changed_servers = list_append_unique_oid(changed_servers, serverid);
-		MemoryContextSwitchTo(old);
-	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	if (classId == UserMappingRelationId)
+		changed_mappings = list_append_unique_oid(changed_mappings, objectId);
+	else if (access == OAT_DROP)
+		dropped_servers = list_append_unique_oid(dropped_servers, objectId);
+	else
+		changed_servers = list_append_unique_oid(changed_servers, objectId);
+	MemoryContextSwitchTo(old);
 }
 
 /*

@@ -48,6 +48,9 @@ PG_FUNCTION_INFO_V1(pool_reset);
 /* Most parameters a remote statement can take (the protocol's limit). */
 #define POOL_MAX_PARAMS 65535
 
+/* How much of the SQL text the context of a remote notice shows. */
+#define POOL_NOTICE_SQL_LEN 256
+
 
 /*
  * Refuse NULL arguments with a clear error.
@@ -62,11 +65,14 @@ pool_check_not_null(FunctionCallInfo fcinfo, int arg, const char *what)
 }
 
 /*
- * Encode the request: kind, pool, parameters out of band.
+ * Encode the request: kind, the role it runs for and whether that is a
+ * superuser (given, since this may run where the catalogs cannot be read),
+ * pool, handle, parameters out of band.
  */
 void
 pool_build_request(StringInfo buf, char kind, PoolTarget *target,
-				   uint64 handle, text *sql, ArrayType *params)
+				   uint64 handle, Oid role, bool role_superuser, text *sql,
+				   ArrayType *params)
 {
 	Datum	   *elems = NULL;
 	bool	   *elem_nulls = NULL;
@@ -91,7 +97,8 @@ pool_build_request(StringInfo buf, char kind, PoolTarget *target,
 
 	initStringInfo(buf);
 	appendStringInfoChar(buf, kind);
-	pool_put_uint32(buf, GetUserId());
+	pool_put_uint32(buf, role);
+	pool_put_uint32(buf, role_superuser ? POOL_REQ_FLAG_SUPERUSER : 0);
 	pool_put_uint32(buf, target->pool_index);
 	pool_put_uint32(buf, target->pool_generation);
 	appendBinaryStringInfo(buf, (char *) &handle, sizeof(uint64));
@@ -114,31 +121,28 @@ pool_build_request(StringInfo buf, char kind, PoolTarget *target,
 }
 
 /*
- * Map a remote severity to a local error level.
+ * The local level of a remote notice.  A remote is not trusted: whatever
+ * severity it claims, a notice is at most a WARNING, and never LOG or DEBUG,
+ * which would write lines of its choosing into the local server log.
  */
 static int
-pool_elevel(const char *severity, int dflt)
+pool_notice_level(const char *severity)
 {
 	if (severity == NULL)
-		return dflt;
-	if (strcmp(severity, "WARNING") == 0)
-		return WARNING;
-	if (strcmp(severity, "NOTICE") == 0)
 		return NOTICE;
+	if (strcmp(severity, "WARNING") == 0 || strcmp(severity, "ERROR") == 0 ||
+		strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0)
+		return WARNING;
 	if (strcmp(severity, "INFO") == 0)
 		return INFO;
-	if (strcmp(severity, "LOG") == 0)
-		return LOG;
-	if (strncmp(severity, "DEBUG", 5) == 0)
-		return DEBUG1;
-	return dflt;
+	return NOTICE;
 }
 
 /*
  * A remote message made valid in this database's encoding: bytes that are
  * not (the remote changed client_encoding) become '?'.
  */
-static const char *
+const char *
 pool_valid_text(const char *s)
 {
 	int			len;
@@ -169,11 +173,51 @@ pool_valid_text(const char *s)
 }
 
 /*
+ * The beginning of a call's SQL text, for the context of its notices: it is
+ * cut once, at a character, however many notices there are.
+ */
+static const char *
+pool_clip_sql(PoolCallState *st)
+{
+	if (st->sql_clipped == NULL)
+	{
+		int			len = strlen(st->sql);
+
+		if (len <= POOL_NOTICE_SQL_LEN)
+			st->sql_clipped = st->sql;
+		else
+		{
+			int			cut = pg_mbcliplen(st->sql, len, POOL_NOTICE_SQL_LEN);
+
+			st->sql_clipped = psprintf("%.*s...", cut, st->sql);
+		}
+	}
+	return st->sql_clipped;
+}
+
+/*
+ * Is a SQLSTATE as the remote sent it well-formed: five digits or upper-case
+ * letters?
+ */
+static bool
+pool_sqlstate_valid(const char *s)
+{
+	int			i;
+
+	for (i = 0; i < 5; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z')))
+			return false;
+	return s[5] == '\0';
+}
+
+/*
  * Raise an error or notice record.  For an error the call is over already,
- * so this does not return.
+ * so this does not return.  A remote is not trusted: an error is always an
+ * ERROR here, whatever severity or SQLSTATE class it claims, so that it can
+ * never pass for success; a notice is at most a WARNING.
  */
 static void
-pool_raise(PoolCallState *st, const char *p, uint32 len, int dflt_level)
+pool_raise(PoolCallState *st, const char *p, uint32 len, bool is_error)
 {
 	const char *end = p + len;
 	const char *severity = NULL;
@@ -198,7 +242,7 @@ pool_raise(PoolCallState *st, const char *p, uint32 len, int dflt_level)
 				severity = value;
 				break;
 			case PG_DIAG_SQLSTATE:
-				if (strlen(value) == 5)
+				if (pool_sqlstate_valid(value))
 					sqlstate = value;
 				break;
 			case PG_DIAG_MESSAGE_PRIMARY:
@@ -230,20 +274,30 @@ pool_raise(PoolCallState *st, const char *p, uint32 len, int dflt_level)
 	if (severity != NULL &&
 		(strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0))
 		lost = true;
-	if (dflt_level == ERROR)
+	if (is_error)
 	{
 		st->remote_error = remote && !lost;
 		st->connection_lost = lost;
+		/* success, warning and no-data classes are no error's */
+		if (strncmp(sqlstate, "00", 2) == 0 || strncmp(sqlstate, "01", 2) == 0 ||
+			strncmp(sqlstate, "02", 2) == 0)
+			sqlstate = "XX000";
 	}
 
-	/* errcontext() is a macro that must not be an operand of ?: */
-	if (remote)
+	/*
+	 * errcontext() is a macro that must not be an operand of ?:.  A notice
+	 * names the command by its beginning only: a remote may send many.
+	 */
+	if (remote && is_error)
 		our_context = psprintf("remote SQL command on pool \"%s\": %s",
 							   st->target.name, st->sql);
+	else if (remote)
+		our_context = psprintf("remote SQL command on pool \"%s\": %s",
+							   st->target.name, pool_clip_sql(st));
 	else
 		our_context = psprintf("pool \"%s\"", st->target.name);
 
-	ereport(pool_elevel(severity, dflt_level),
+	ereport(is_error ? ERROR : pool_notice_level(severity),
 			(errcode(MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
 								   sqlstate[3], sqlstate[4])),
 			 message ? errmsg_internal("%s", message) :
@@ -439,11 +493,11 @@ pool_handle_message(PoolCallState *st, const char *data, Size len)
 					pool_store_row(st, payload, rlen);
 				break;
 			case POOL_REC_NOTICE:
-				pool_raise(st, payload, rlen, NOTICE);
+				pool_raise(st, payload, rlen, false);
 				break;
 			case POOL_REC_ERROR:
 				pool_call_finish(&st->call);
-				pool_raise(st, payload, rlen, ERROR);
+				pool_raise(st, payload, rlen, true);
 				return true;	/* not reached */
 			case POOL_REC_DONE:
 				st->tag = pstrdup(pool_valid_text(payload));
@@ -485,7 +539,13 @@ pool_call_send(PoolCallState *st, char kind, text *sql, ArrayType *params)
 
 	st->sql = text_to_cstring(sql);
 	st->converting = -1;
-	pool_build_request(&request, kind, &st->target, st->handle, sql, params);
+	/* the current user, unless the call runs for a handle's owner */
+	if (OidIsValid(st->role))
+		pool_build_request(&request, kind, &st->target, st->handle, st->role,
+						   st->role_superuser, sql, params);
+	else
+		pool_build_request(&request, kind, &st->target, st->handle,
+						   GetUserId(), superuser(), sql, params);
 
 	PG_TRY();
 	{
@@ -532,6 +592,9 @@ pool_call_read(PoolCallState *st)
 			if (pool_handle_message(st, data, len))
 				break;
 		}
+		/* an error was raised above: the end of a call is its tag */
+		if (st->tag == NULL)
+			elog(ERROR, "pool worker ended a call without a command tag");
 	}
 	PG_CATCH();
 	{

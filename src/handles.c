@@ -39,10 +39,12 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "parser/parse_coerce.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -69,6 +71,9 @@ typedef struct PoolHandle
 								 * one-shot command) */
 	bool		transaction_scope;
 	PoolTarget	target;
+	char	   *target_text;	/* as given, to check it again at each use */
+	Oid			owner;			/* the role that took it */
+	bool		owner_superuser;	/* and whether it was a superuser then */
 	MemoryContext cxt;
 
 	/* transaction scope: the remote transaction mirroring the local one */
@@ -86,7 +91,7 @@ typedef struct PoolHandle
 } PoolHandle;
 
 static HTAB *handles = NULL;
-static uint32 async_counter = 0;
+static uint64 async_counter = 0;
 static bool callbacks_registered = false;
 
 static void pool_xact_callback(XactEvent event, void *arg);
@@ -113,20 +118,30 @@ pool_handles_init(void)
 	}
 }
 
+/*
+ * Add a handle of the current user's, for target (as given, and resolved).
+ */
 static PoolHandle *
-pool_handle_add(int64 handle, PoolTarget *target)
+pool_handle_add(int64 handle, text *target_text, PoolTarget *target)
 {
 	PoolHandle *h;
 	bool		found;
 
 	pool_handles_init();
 	h = hash_search(handles, &handle, HASH_ENTER, &found);
-	Assert(!found);
+	if (found)
+		elog(ERROR, "handle " INT64_FORMAT " is in use already", handle);
 	h->reserved = false;
 	h->transaction_scope = false;
 	h->target = *target;
+	h->owner = GetUserId();
+	h->owner_superuser = superuser();
 	h->cxt = AllocSetContextCreate(TopMemoryContext, "pool handle",
 								   ALLOCSET_SMALL_SIZES);
+	h->target_text = MemoryContextAlloc(h->cxt, VARSIZE_ANY_EXHDR(target_text) + 1);
+	memcpy(h->target_text, VARDATA_ANY(target_text),
+		   VARSIZE_ANY_EXHDR(target_text));
+	h->target_text[VARSIZE_ANY_EXHDR(target_text)] = '\0';
 	h->xact_depth = 0;
 	h->rollback_to = 0;
 	h->failed_level = 0;
@@ -170,12 +185,17 @@ pool_handle_remove(PoolHandle *h)
 {
 	int64		handle = h->handle;
 
+	/* a connection string may hold a password */
+	memset(h->target_text, 0, strlen(h->target_text));
 	MemoryContextDelete(h->cxt);
 	hash_search(handles, &handle, HASH_REMOVE, NULL);
 }
 
 /*
- * This session's handle, or an error saying why not.
+ * This session's handle, or an error saying why not.  A handle belongs to
+ * the role that took it, with the superuser status it had then: after SET
+ * ROLE, SET SESSION AUTHORIZATION, or the return from a SECURITY DEFINER
+ * function, another current user may not use it.
  */
 static PoolHandle *
 pool_handle_get(int64 handle)
@@ -186,9 +206,27 @@ pool_handle_get(int64 handle)
 	if (handles != NULL)
 		h = hash_search(handles, &handle, HASH_FIND, NULL);
 	if (h != NULL)
+	{
+		if (h->owner != GetUserId())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for handle " INT64_FORMAT, handle),
+					 errdetail("It belongs to role \"%s\", which checked it out.",
+							   GetUserNameFromId(h->owner, true) ?
+							   GetUserNameFromId(h->owner, true) : "?"),
+					 errhint("Only that role may use it; DISCARD ALL gives back every handle of the session.")));
+		if (h->owner_superuser != superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for handle " INT64_FORMAT, handle),
+					 errdetail("The superuser status of role \"%s\" changed since it checked the handle out.",
+							   GetUserNameFromId(h->owner, true) ?
+							   GetUserNameFromId(h->owner, true) : "?"),
+					 errhint("DISCARD ALL gives back every handle of the session.")));
 		return h;
+	}
 
-	/* Not ours: say whose, if anyone's. */
+	/* Not ours: say whose, if anyone's, and which process only if allowed. */
 	slot = POOL_HANDLE_SLOT((uint64) handle);
 	if (handle > 0 && (handle & POOL_HANDLE_ASYNC_BIT) == 0 &&
 		slot >= 0 && slot < pool_shared->max_connections)
@@ -198,17 +236,54 @@ pool_handle_get(int64 handle)
 		pool_slot_read(&pool_shared->slots[slot], &copy, NULL);
 		if (copy.handle == (uint64) handle && copy.state != POOL_SLOT_EMPTY &&
 			copy.holder_pid != 0 && copy.holder_pid != MyProcPid)
+		{
+			bool		may_see = has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS) ||
+			(OidIsValid(copy.holder_role) &&
+			 has_privs_of_role(GetUserId(), copy.holder_role));
+
+			if (may_see)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_IN_USE),
+						 errmsg("handle " INT64_FORMAT " belongs to another session", handle),
+						 errdetail("Only the session that checked it out (process %d) may use it.",
+								   copy.holder_pid)));
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_IN_USE),
 					 errmsg("handle " INT64_FORMAT " belongs to another session", handle),
-					 errdetail("Only the session that checked it out (process %d) may use it.",
-							   copy.holder_pid)));
+					 errdetail("Only the session that checked it out may use it.")));
+		}
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_OBJECT),
 			 errmsg("handle " INT64_FORMAT " does not exist", handle),
 			 errdetail("It was checked in, its command was fetched, or it was never given out in this session.")));
 	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * Before a command on a reserved connection: the role must still be allowed
+ * to use the handle's target (USAGE on its server, its user mapping, USAGE
+ * on the foreign-data wrapper for a connection string), and the target must
+ * still be the pool the handle came from.  Privilege and mapping changes so
+ * act on the next command of every handle, as on every other call.
+ */
+static void
+pool_handle_revalidate(PoolHandle *h)
+{
+	PoolTarget	now;
+	text	   *target = cstring_to_text(h->target_text);
+
+	pool_resolve_target(target, &now);
+	memset(VARDATA(target), 0, VARSIZE_ANY_EXHDR(target));
+	pfree(target);
+	if (now.pool_index != h->target.pool_index ||
+		now.pool_generation != h->target.pool_generation)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("handle " INT64_FORMAT " no longer belongs to the pool of its target",
+						h->handle),
+				 errdetail("The user mapping or the options the target resolves to changed since the handle was checked out."),
+				 errhint("Check the handle in and check out another.")));
 }
 
 /*
@@ -238,6 +313,8 @@ pool_handle_command(PoolHandle *h, const char *sql, int level)
 	memset(&st, 0, sizeof(st));
 	st.target = h->target;
 	st.handle = h->handle;
+	st.role = h->owner;
+	st.role_superuser = h->owner_superuser;
 	PG_TRY();
 	{
 		pool_call_run(&st, POOL_REQ_EXEC, cstring_to_text(sql), NULL);
@@ -340,7 +417,7 @@ pool_handle_release_quietly(PoolHandle *h)
 	if (!h->reserved || h->lost)
 		return;
 	pool_build_request(&request, POOL_REQ_CHECKIN, &h->target, h->handle,
-					   cstring_to_text(""), NULL);
+					   h->owner, h->owner_superuser, cstring_to_text(""), NULL);
 	if (!pool_call_post(h->target.worker, &request))
 		ereport(WARNING,
 				(errmsg("could not check in handle " INT64_FORMAT " now", h->handle),
@@ -476,6 +553,28 @@ pool_xact_callback(XactEvent event, void *arg)
 }
 
 /*
+ * DISCARD ALL: give back every handle of the session, whoever took it, as
+ * it drops prepared statements; commands in flight are cancelled.  (It
+ * cannot run in a transaction block, so no handle is in a remote
+ * transaction tied to a local one.)
+ */
+void
+pool_handles_discard_all(void)
+{
+	HASH_SEQ_STATUS seq;
+	PoolHandle *h;
+
+	if (handles == NULL)
+		return;
+	hash_seq_init(&seq, handles);
+	while ((h = hash_seq_search(&seq)) != NULL)
+	{
+		pool_handle_release_quietly(h);
+		pool_handle_remove(h);
+	}
+}
+
+/*
  * Local subtransaction events: a savepoint released releases the remote
  * one, keeping its work; one rolled back takes the remote back to where it
  * began.
@@ -572,7 +671,7 @@ pool_checkout_handle(PG_FUNCTION_ARGS)
 	if (st.tag == NULL || sscanf(st.tag, "CHECKOUT " INT64_FORMAT, &handle) != 1)
 		elog(ERROR, "unexpected answer to a checkout: \"%s\"",
 			 st.tag ? st.tag : "");
-	h = pool_handle_add(handle, &st.target);
+	h = pool_handle_add(handle, PG_GETARG_TEXT_PP(0), &st.target);
 	h->reserved = true;
 	h->transaction_scope = transaction_scope;
 	PG_RETURN_INT64(handle);
@@ -704,6 +803,7 @@ pool_handle_for_command(FunctionCallInfo fcinfo)
 				 errmsg("handle " INT64_FORMAT " is not a checked-out connection",
 						h->handle),
 				 errhint("Use pool.fetch to read the result of its command.")));
+	pool_handle_revalidate(h);
 	return h;
 }
 
@@ -782,6 +882,27 @@ pool_handle_send(PoolHandle *h, text *sql, ArrayType *params)
 }
 
 /*
+ * A number for a new asynchronous one-shot command: the async bit, and a
+ * counter below it that skips numbers still in use should it ever wrap.
+ */
+static int64
+pool_next_async_handle(void)
+{
+	for (;;)
+	{
+		int64		handle;
+
+		async_counter = (async_counter + 1) & (POOL_HANDLE_ASYNC_BIT - 1);
+		if (async_counter == 0)
+			continue;
+		handle = POOL_HANDLE_ASYNC_BIT | (int64) async_counter;
+		if (handles == NULL ||
+			hash_search(handles, &handle, HASH_FIND, NULL) == NULL)
+			return handle;
+	}
+}
+
+/*
  * pool.send(target text, sql text, VARIADIC params text[]) returns bigint
  */
 Datum
@@ -797,8 +918,8 @@ pool_send(PG_FUNCTION_ARGS)
 	pool_check_not_null(fcinfo, 2, "parameter array");
 	pool_resolve_target(PG_GETARG_TEXT_PP(0), &target);
 
-	handle = POOL_HANDLE_ASYNC_BIT | (int64) ++async_counter;
-	h = pool_handle_add(handle, &target);
+	handle = pool_next_async_handle();
+	h = pool_handle_add(handle, PG_GETARG_TEXT_PP(0), &target);
 	PG_TRY();
 	{
 		pool_handle_send(h, PG_GETARG_TEXT_PP(1), PG_GETARG_ARRAYTYPE_P(2));
@@ -827,6 +948,8 @@ pool_send_handle(PG_FUNCTION_ARGS)
 	h = pool_handle_get(PG_GETARG_INT64(0));
 	if (!h->reserved)
 		pool_handle_check_idle(h);	/* an async handle is busy until fetched */
+	else
+		pool_handle_revalidate(h);
 	pool_handle_send(h, PG_GETARG_TEXT_PP(1), PG_GETARG_ARRAYTYPE_P(2));
 	PG_RETURN_INT64(h->handle);
 }

@@ -17,7 +17,9 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "storage/ipc.h"
+#include "tcop/utility.h"
 
 #include "pool.h"
 
@@ -27,9 +29,16 @@ void		_PG_init(void);
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 
 static void pool_request_hook(void);
 static void pool_startup_hook(void);
+static void pool_process_utility(PlannedStmt *pstmt, const char *queryString,
+								 bool readOnlyTree,
+								 ProcessUtilityContext context,
+								 ParamListInfo params,
+								 QueryEnvironment *queryEnv,
+								 DestReceiver *dest, QueryCompletion *qc);
 
 /*
  * Module load callback.
@@ -47,6 +56,8 @@ _PG_init(void)
 	shmem_request_hook = pool_request_hook;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = pool_startup_hook;
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = pool_process_utility;
 
 	pool_register_workers();
 }
@@ -75,4 +86,31 @@ pool_startup_hook(void)
 		prev_shmem_startup_hook();
 
 	pool_shmem_startup();
+}
+
+/*
+ * DISCARD ALL gives back the session's handles too, as it drops its
+ * prepared statements: what a connection pooler in front of this server
+ * runs between clients must not leave one client's remote connections to
+ * the next.
+ */
+static void
+pool_process_utility(PlannedStmt *pstmt, const char *queryString,
+					 bool readOnlyTree, ProcessUtilityContext context,
+					 ParamListInfo params, QueryEnvironment *queryEnv,
+					 DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	bool		discard_all = IsA(parsetree, DiscardStmt) &&
+	((DiscardStmt *) parsetree)->target == DISCARD_ALL;
+
+	if (prev_process_utility_hook)
+		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
+								  params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+
+	if (discard_all)
+		pool_handles_discard_all();
 }

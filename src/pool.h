@@ -33,6 +33,12 @@
  *	  and unchanged.
  *	- Counters and gauges are pg_atomic_uint64/uint32, written by the owning
  *	  worker, read by anyone without a lock.
+ *	- PoolShared->role_lock (the second lock of the tranche) protects only the
+ *	  hash table of how many connections each role holds (shmem.c); it is
+ *	  taken alone, or inside PoolShared->lock, never the other way round.
+ *	- A pool's published state (PoolEntry.settings ... last_error) has one
+ *	  writer, the worker that serves the entry; it is valid only while its
+ *	  state_generation is the entry's generation.
  *	- A lane of a backend's channel belongs to exactly one side at a time
  *	  (PoolLane.owner): the backend creates its queues and submits a request
  *	  while it owns the lane; from then on only the worker touches the lane's
@@ -69,9 +75,15 @@
 
 /* Compile-time limits. */
 #define POOL_MAX_WORKERS			16
-#define POOL_LANES_PER_SEGMENT		4
-#define POOL_MAX_SEGMENTS			16
-#define POOL_MAX_LANES				(POOL_LANES_PER_SEGMENT * POOL_MAX_SEGMENTS)
+/*
+ * A backend's channel is at most two DSM segments, so that sessions cannot
+ * take more than a small share of the server's DSM slots (PostgreSQL has 5
+ * per backend): the first, of POOL_FIRST_SEGMENT_LANES lanes, serves most
+ * sessions; the second, of the rest, only one with many commands in flight.
+ */
+#define POOL_FIRST_SEGMENT_LANES	4
+#define POOL_MAX_SEGMENTS			2
+#define POOL_MAX_LANES				64
 #define POOL_REQUEST_QUEUE_SIZE		(16 * 1024)
 #define POOL_RESPONSE_QUEUE_SIZE	(64 * 1024)
 #define POOL_KEY_LEN				2048
@@ -79,6 +91,13 @@
 #define POOL_RESET_QUERY_LEN		256
 #define POOL_ERROR_LEN				256
 #define POOL_HOST_LEN				128
+
+/* Bounds of max_row_size: a row must fit in one message of a channel. */
+#define POOL_MIN_ROW_SIZE			(8 * 1024)
+#define POOL_MAX_ROW_SIZE			(1000 * 1024 * 1024)
+
+/* The least pool.worker_memory other than 0 (no limit). */
+#define POOL_MIN_WORKER_MEMORY_KB	(64 * 1024)
 
 /* Settings (settings.c). */
 extern int	pool_workers;
@@ -95,6 +114,9 @@ extern int	pool_pre_ping;
 extern char *pool_reset_query;
 extern int	pool_retry_delay;
 extern int	pool_leak_threshold;
+extern int	pool_max_role_connections;
+extern int	pool_max_row_size;
+extern int	pool_worker_memory;
 
 extern void pool_define_settings(void);
 extern bool pool_is_setting_name(const char *name);
@@ -130,6 +152,7 @@ typedef struct PoolSettings
 	int			pre_ping;		/* ms, -1 = never */
 	int			retry_delay;	/* ms */
 	int			leak_threshold; /* ms, 0 = off */
+	int			max_row_size;	/* bytes */
 	char		reset_query[POOL_RESET_QUERY_LEN];
 } PoolSettings;
 
@@ -156,8 +179,8 @@ typedef struct PoolEntry
 {
 	/* identity, under PoolShared->lock */
 	bool		in_use;
-	bool		for_superuser;	/* opened for superusers (else never handed
-								 * to them, nor theirs to others) */
+	bool		for_superuser;	/* opened for superusers (else never handed to
+								 * them, nor theirs to others) */
 	bool		require_password;	/* connections must have used a password */
 	bool		dropped;		/* its server was dropped: closing */
 	int			worker;			/* index of the worker serving it */
@@ -179,8 +202,13 @@ typedef struct PoolEntry
 	PoolSettings overrides;		/* from the foreign server */
 	uint32		override_mask;
 
-	/* state published by the worker, under changecount */
+	/*
+	 * State published by the worker that serves the entry, its only writer,
+	 * under changecount; valid only while state_generation is generation
+	 * (until the worker first sees a new pool, it is a former one's).
+	 */
 	pg_atomic_uint32 changecount;
+	uint32		state_generation;
 	PoolSettings settings;
 	bool		paused;
 	bool		failing;		/* in back-off after a failed connect */
@@ -221,6 +249,8 @@ typedef struct PoolSlot
 	PoolSlotState state;
 	int			holder_pid;
 	Oid			holder_role;
+	Oid			held_role;		/* role it counts against in the role holds,
+								 * or InvalidOid; written by the owner */
 	int			remote_pid;
 	int			remote_port;
 	char		remote_host[POOL_HOST_LEN];
@@ -242,6 +272,19 @@ typedef struct PoolSlot
 #define POOL_HANDLE_SLOT_BITS	20
 #define POOL_HANDLE_SLOT(h)		((int) ((h) & ((1 << POOL_HANDLE_SLOT_BITS) - 1)) - 1)
 #define POOL_HANDLE_ASYNC_BIT	(INT64CONST(1) << 62)
+/* reservation numbers stay below the async bit, so handles stay positive */
+#define POOL_HANDLE_RESERVATION_MASK \
+	((UINT64CONST(1) << (62 - POOL_HANDLE_SLOT_BITS)) - 1)
+
+/* Most pooled connections pool.max_connections allows. */
+#define POOL_MAX_CONNECTIONS_LIMIT	10000
+
+StaticAssertDecl(POOL_MAX_CONNECTIONS_LIMIT < (1 << POOL_HANDLE_SLOT_BITS) - 1,
+				 "a handle must have room for every slot number");
+StaticAssertDecl(POOL_MAX_LANES <= 64,
+				 "lanes are bits of a uint64 (PoolChannelDir.attention)");
+StaticAssertDecl(POOL_FIRST_SEGMENT_LANES < POOL_MAX_LANES,
+				 "the second segment of a channel has lanes");
 
 /*
  * Per-worker state.  The doorbell is a bitmap over backends (by pgprocno):
@@ -269,9 +312,21 @@ typedef struct PoolChannelDir
 	pg_atomic_uint64 attention[POOL_MAX_WORKERS];
 } PoolChannelDir;
 
+/*
+ * How many pooled connections a local role holds at once (running its
+ * commands, or reserved under its handles), across every pool and worker:
+ * an entry of a shared hash table (shmem.c), under PoolShared->role_lock.
+ */
+typedef struct PoolRoleHold
+{
+	Oid			role;			/* hash key */
+	int			held;
+} PoolRoleHold;
+
 typedef struct PoolShared
 {
 	LWLock	   *lock;
+	LWLock	   *role_lock;		/* of the role holds (shmem.c) only */
 	uint64		next_session;	/* under lock */
 	pg_atomic_uint64 next_reservation;	/* numbers handles */
 	int			nworkers;
@@ -305,6 +360,10 @@ extern void pool_end_write(pg_atomic_uint32 *changecount);
 extern void pool_slot_read(PoolSlot *slot, PoolSlot *copy, char *query);
 extern void pool_entry_read_state(PoolEntry *entry, PoolEntry *copy);
 extern void pool_entry_reset_counters(PoolEntry *e);
+extern int	pool_role_limit(void);
+extern bool pool_role_try_hold(Oid role, int limit);
+extern void pool_role_release(Oid role);
+extern int	pool_role_held(Oid role);
 
 /*
  * The channel: a lane is one request at a time between a backend and a
@@ -336,6 +395,9 @@ typedef struct PoolLane
 #define POOL_REQ_RECONFIGURE 'R'	/* the pool's configuration changed */
 #define POOL_REQ_DROP		'D' /* the pool's server was dropped */
 
+/* Request flags, after the role. */
+#define POOL_REQ_FLAG_SUPERUSER	0x01	/* the role is a superuser */
+
 /*
  * Response records.  A response message holds one or more records, each a
  * type byte, a uint32 length and a payload.
@@ -351,8 +413,29 @@ typedef struct PoolLane
 #define POOL_FIELD_REMOTE	'r' /* present when it came from the remote */
 #define POOL_FIELD_LOST		'l' /* present when the connection was lost */
 
+/* Which segment of a channel a lane is in, and its index there. */
+static inline int
+pool_lane_segment(int lane_no)
+{
+	return lane_no < POOL_FIRST_SEGMENT_LANES ? 0 : 1;
+}
+
+static inline int
+pool_lane_in_segment(int lane_no)
+{
+	return lane_no < POOL_FIRST_SEGMENT_LANES ? lane_no :
+		lane_no - POOL_FIRST_SEGMENT_LANES;
+}
+
+static inline int
+pool_segment_lanes(int seg)
+{
+	return seg == 0 ? POOL_FIRST_SEGMENT_LANES :
+		POOL_MAX_LANES - POOL_FIRST_SEGMENT_LANES;
+}
+
 /* channel.c: layout */
-extern Size pool_segment_size(void);
+extern Size pool_segment_size(int seg);
 extern PoolLane *pool_lane(void *segment_base, int lane_in_segment);
 extern shm_mq *pool_lane_request_queue(PoolLane *lane);
 extern shm_mq *pool_lane_response_queue(PoolLane *lane);
@@ -401,6 +484,7 @@ typedef struct PoolServerConfig
 	Oid			server_oid;
 	Oid			database_oid;	/* of the server, or InvalidOid */
 	Oid			owner_role;
+	bool		uncommitted;	/* from catalogs this transaction changed */
 } PoolServerConfig;
 
 extern void pool_resolve_target(text *target, PoolTarget *result);
@@ -412,8 +496,10 @@ extern void pool_append_option(StringInfo buf, const char *keyword,
 extern void pool_find_or_create_configured(const char *key, const char *name,
 										   PoolServerConfig *cfg,
 										   PoolTarget *result);
-extern void pool_entry_update_config(int index, PoolServerConfig *cfg);
-extern void pool_entry_post(int index, char kind);
+extern void pool_check_config_size(const char *key, PoolServerConfig *cfg);
+extern void pool_entry_update_config(int index, uint32 generation,
+									 PoolServerConfig *cfg);
+extern void pool_entry_post(int index, uint32 generation, char kind);
 extern void pool_target_cache_reset_servers(void);
 
 /* fdw.c */
@@ -421,7 +507,16 @@ struct _PQconninfoOption;
 
 extern void pool_fdw_init(void);
 extern bool pool_target_is_server_name(const char *target);
-extern void pool_resolve_server(const char *servername, PoolTarget *result);
+extern void pool_resolve_server(const char *servername, PoolTarget *result,
+								Oid *serverid);
+extern void pool_check_server_usage(Oid serverid, text *target);
+extern void pool_check_fdw_usage(void);
+extern bool pool_config_uncommitted(Oid serverid, Oid umid);
+extern void pool_append_nonsuperuser_options(StringInfo conninfo,
+											 bool has_sslcert);
+
+/* A client certificate path that cannot exist: libpq then uses none. */
+#define POOL_NO_CLIENT_CERT		"/dev/null/pool-no-client-certificate"
 extern void pool_check_conninfo_options(struct _PQconninfoOption *opts);
 
 /* functions.c: one command and its response, as the backend sees it */
@@ -429,7 +524,12 @@ typedef struct PoolCallState
 {
 	PoolTarget	target;
 	uint64		handle;			/* reserved connection it runs on, or 0 */
+	Oid			role;			/* runs for this role (a handle's owner), or
+								 * InvalidOid for the current user */
+	bool		role_superuser; /* whether that role was a superuser */
 	char	   *sql;
+	const char *sql_clipped;	/* its beginning, for notices; NULL until
+								 * needed */
 	PoolCall	call;
 
 	/* rows, when wanted */
@@ -455,8 +555,10 @@ typedef struct PoolCallState
 
 extern void pool_check_not_null(FunctionCallInfo fcinfo, int arg,
 								const char *what);
+extern const char *pool_valid_text(const char *s);
 extern void pool_build_request(StringInfo buf, char kind, PoolTarget *target,
-							   uint64 handle, text *sql, ArrayType *params);
+							   uint64 handle, Oid role, bool role_superuser,
+							   text *sql, ArrayType *params);
 extern void pool_call_init_rows(PoolCallState *st, ReturnSetInfo *rsinfo,
 								int first_col);
 extern void pool_call_send(PoolCallState *st, char kind, text *sql,
@@ -464,6 +566,9 @@ extern void pool_call_send(PoolCallState *st, char kind, text *sql,
 extern void pool_call_read(PoolCallState *st);
 extern void pool_call_run(PoolCallState *st, char kind, text *sql,
 						  ArrayType *params);
+
+/* handles.c */
+extern void pool_handles_discard_all(void);
 
 /* worker.c */
 extern void pool_register_workers(void);

@@ -44,6 +44,8 @@ static WPool **pools;			/* by pool index */
 static int	my_worker;
 
 static void pool_maintain(WPool *pool);
+static void pool_role_refuse(WRequest *req, int limit);
+static void pool_forget_error(WPool *pool);
 
 /*
  * Set up the table of pools for worker `worker`.
@@ -65,10 +67,19 @@ pool_publish_state(WPool *pool)
 	PoolEntry  *e = pool->shared;
 	TimestampTz oldest = 0;
 
+	/*
+	 * A pool whose entry went to another target since writes nothing: the
+	 * entry's state is its new pool's.  (Entries are written under the lock,
+	 * and this worker is the only one that serves this entry.)
+	 */
+	pg_read_barrier();
+	if (e->generation != pool->generation)
+		return;
 	if (!dlist_is_empty(&pool->waiters))
 		oldest = dlist_head_element(WRequest, node, &pool->waiters)->enqueued_at;
 
 	pool_begin_write(&e->changecount);
+	e->state_generation = pool->generation;
 	e->settings = pool->s;
 	e->paused = pool->paused;
 	e->failing = pool->failing;
@@ -162,12 +173,18 @@ pool_load_config(WPool *pool)
 
 /*
  * The entry of a pool has a new configuration (its server or user mapping
- * changed): new connection options close its connections, idle ones now and
- * the others when they come back; new settings apply at once.
+ * changed, and that committed).  The pool starts afresh: a back-off and the
+ * error of the old configuration are forgotten; new connection options close
+ * its connections, idle ones now and the others when they come back; new
+ * settings apply at once.  Connections that authenticated without a password
+ * never serve once the pool requires one.
  */
 static void
 pool_reconfigure(WPool *pool)
 {
+	bool		needed_password = pool->require_password;
+	dlist_mutable_iter iter;
+
 	if (!pool_load_config(pool))
 	{
 		ereport(LOG,
@@ -175,6 +192,17 @@ pool_reconfigure(WPool *pool)
 						pool->shared->name)));
 		(void) pool_admin(pool, POOL_REQ_RESET);
 	}
+	else if (pool->require_password && !needed_password)
+	{
+		dlist_foreach_modify(iter, &pool->conns)
+		{
+			WConn	   *conn = dlist_container(WConn, conns_node, iter.cur);
+
+			if (conn->state != WC_CONNECTING && !conn->used_password)
+				pool_conn_revoke(conn);
+		}
+	}
+	pool_forget_failure(pool);
 	pool_apply_settings(pool);
 	pool_schedule(pool, pool_now);
 	pool_dispatch(pool);
@@ -311,6 +339,118 @@ pool_pop_waiter(WPool *pool)
 }
 
 /*
+ * How many connections a session holds reserved for a role (on this worker).
+ */
+static int
+pool_session_handles(WPeer *peer, Oid role)
+{
+	dlist_iter	iter;
+	int			n = 0;
+
+	dlist_foreach(iter, &peer->reserved)
+	{
+		WConn	   *conn = dlist_container(WConn, peer_node, iter.cur);
+
+		if (conn->reserved_role == role)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * Fail a checkout of a session whose own handles fill its role's
+ * pool.max_role_connections: waiting would wait for itself.  (When other
+ * sessions of the role hold connections, the checkout waits for them, up to
+ * checkout_timeout.)  Returns whether it failed.
+ */
+bool
+pool_role_at_limit(WRequest *req)
+{
+	int			limit = pool_role_limit();
+
+	if (limit <= 0 || pool_session_handles(req->peer, req->role) < limit)
+		return false;
+	pool_role_refuse(req, limit);
+	return true;
+}
+
+/*
+ * How many of a pool's waiters could be given a connection now, counting up
+ * to at most enough (the caller needs to know only whether there are more
+ * than that).
+ */
+static int
+pool_eligible_waiters(WPool *pool, int enough)
+{
+	int			limit = pool_role_limit();
+	dlist_iter	iter;
+	int			n = 0;
+
+	if (limit <= 0)
+		return pool->nwaiters;
+	dlist_foreach(iter, &pool->waiters)
+	{
+		WRequest   *req = dlist_container(WRequest, node, iter.cur);
+
+		if (pool_role_held(req->role) < limit && ++n > enough)
+			break;
+	}
+	return n;
+}
+
+/*
+ * Fail a checkout for its role's limit.
+ */
+static void
+pool_role_refuse(WRequest *req, int limit)
+{
+	pool_request_error(req, "53300",
+					   psprintf("too many pooled connections held by this role to check out one more from pool \"%s\"",
+								req->pool->shared->name),
+					   psprintf("The role holds %d pooled connections, the most pool.max_role_connections allows.",
+								limit),
+					   "Check in handles the role does not need, or raise pool.max_role_connections.");
+	pool_request_done(req);
+}
+
+/*
+ * Take the first waiter whose role may hold one more connection, counting
+ * it against the role (pool.max_role_connections).  Waiters of roles at
+ * their limit are passed over: a checkout whose session's own handles are
+ * the limit fails at once, others wait on, and the pool looks again
+ * shortly, since the role's connections may come free in any pool of any
+ * worker.  NULL if no waiter may have a connection now.
+ */
+static WRequest *
+pool_pop_eligible_waiter(WPool *pool)
+{
+	int			limit = pool_role_limit();
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &pool->waiters)
+	{
+		WRequest   *req = dlist_container(WRequest, node, iter.cur);
+
+		if (pool_role_try_hold(req->role, limit))
+		{
+			pool_dequeue(pool, req);
+			req->holds_role = true;
+			return req;
+		}
+		if (req->kind == POOL_REQ_CHECKOUT &&
+			pool_session_handles(req->peer, req->role) >= limit)
+		{
+			pool_dequeue(pool, req);
+			pool_role_refuse(req, limit);
+			continue;
+		}
+		pool_schedule(pool, TimestampTzPlusMilliseconds(pool_now,
+														POOL_ROLE_RECHECK_MS));
+	}
+	return NULL;
+}
+
+/*
  * When a failing pool tries again: the hint of its errors (or the hint of
  * the failure itself, such as what to change for the password rule).
  */
@@ -342,17 +482,21 @@ pool_fail_fast(WPool *pool, WRequest *req)
 }
 
 /*
- * Give an idle connection to a request: reset it first if it passes to
- * another local role (no session state may pass between roles), check it
- * first if it sat idle longer than pre_ping.
+ * Give an idle connection to a request: reset it fully first if it passes to
+ * another local role (no session state may pass between roles, whatever
+ * reset_query is), check it first if it sat idle longer than pre_ping.
  */
 static void
 pool_serve(WConn *conn, WRequest *req)
 {
 	WPool	   *pool = conn->pool;
 
-	if (pool->s.reset_query[0] != '\0' && conn->used_since_reset &&
-		conn->last_role != req->role)
+	/* the connection counts against the request's role from now on */
+	Assert(req->holds_role);
+	pool_conn_set_hold(conn, req->role);
+	req->holds_role = false;
+
+	if (OidIsValid(conn->state_role) && conn->state_role != req->role)
 		pool_conn_prepare(conn, req, true);
 	else if (pool->s.pre_ping >= 0 &&
 			 TimestampDifferenceExceeds(conn->idle_since, pool_now,
@@ -375,7 +519,16 @@ pool_dispatch_once(WPool *pool)
 
 		if (conn != NULL)
 		{
-			pool_serve(conn, pool_pop_waiter(pool));
+			WRequest   *req = pool_pop_eligible_waiter(pool);
+
+			if (req == NULL)
+			{
+				/* back to the idle list, as it was */
+				dlist_push_head(&pool->idle, &conn->pool_node);
+				conn->in_idle_list = true;
+				break;
+			}
+			pool_serve(conn, req);
 			continue;
 		}
 
@@ -390,7 +543,8 @@ pool_dispatch_once(WPool *pool)
 			break;
 		}
 
-		if (pool->nwaiters > pool->nconnecting &&
+		/* a connection only for waiters whose role may hold one more */
+		if (pool_eligible_waiters(pool, pool->nconnecting) > pool->nconnecting &&
 			pool->nconns < pool->s.pool_size + pool->s.max_overflow)
 		{
 			char	   *why;
@@ -436,6 +590,36 @@ pool_dispatch(WPool *pool)
 }
 
 /*
+ * Forget a failing pool's back-off and its last error (it connected, or its
+ * configuration changed); the caller publishes the state.
+ */
+void
+pool_forget_failure(WPool *pool)
+{
+	pool->failing = false;
+	pool->failures = 0;
+	pool->retry_at = 0;
+	pool_forget_error(pool);
+}
+
+/*
+ * Forget the error of a pool's last failed connection attempt.
+ */
+static void
+pool_forget_error(WPool *pool)
+{
+	if (pool->last_error != NULL)
+		pfree(pool->last_error);
+	if (pool->last_detail != NULL)
+		pfree(pool->last_detail);
+	if (pool->last_hint != NULL)
+		pfree(pool->last_hint);
+	pool->last_error = NULL;
+	pool->last_detail = NULL;
+	pool->last_hint = NULL;
+}
+
+/*
  * A connection came up: the pool is healthy again; serve the first waiter,
  * or keep the connection idle.
  */
@@ -449,13 +633,12 @@ pool_connection_ready(WConn *conn)
 		pfree(pool->why_waiting);
 		pool->why_waiting = NULL;
 	}
-	if (pool->failing || pool->failures > 0)
+	if (pool->failing || pool->failures > 0 || pool->last_error != NULL)
 	{
 		if (pool->failing)
 			ereport(LOG,
 					(errmsg("pool \"%s\" connects again", pool->shared->name)));
-		pool->failing = false;
-		pool->failures = 0;
+		pool_forget_failure(pool);
 		pool_publish_state(pool);
 		pool_checkin(conn);
 		/* the backends that waited meanwhile need more than this one */
@@ -497,10 +680,16 @@ pool_checkin(WConn *conn)
 	pool_slot_set_state(conn, POOL_SLOT_IDLE, NULL);
 
 	conn->idle_since = pool_now;
+	pool_conn_release_hold(conn);
 	if (pool->nwaiters > 0 && !pool->paused)
 	{
-		pool_serve(conn, pool_pop_waiter(pool));
-		return;
+		WRequest   *req = pool_pop_eligible_waiter(pool);
+
+		if (req != NULL)
+		{
+			pool_serve(conn, req);
+			return;
+		}
 	}
 	if (pool->nconns > pool->s.pool_size)
 	{
@@ -553,12 +742,7 @@ pool_connect_failed(WPool *pool, const char *sqlstate, const char *message,
 	pool->retry_at = TimestampTzPlusMilliseconds(pool_now, delay_ms);
 	pool->failing = true;
 
-	if (pool->last_error != NULL)
-		pfree(pool->last_error);
-	if (pool->last_detail != NULL)
-		pfree(pool->last_detail);
-	if (pool->last_hint != NULL)
-		pfree(pool->last_hint);
+	pool_forget_error(pool);
 	strlcpy(pool->last_sqlstate, sqlstate, sizeof(pool->last_sqlstate));
 	pool->last_error = message ? MemoryContextStrdup(pool->cxt, message) :
 		MemoryContextStrdup(pool->cxt,
@@ -570,8 +754,9 @@ pool_connect_failed(WPool *pool, const char *sqlstate, const char *message,
 	pool_schedule(pool, pool->retry_at);
 
 	ereport(LOG,
-			(errmsg("%s", pool->last_error),
-			 pool->last_detail ? errdetail_internal("%s", pool->last_detail) : 0,
+			(errmsg("%s", pool_log_text(pool->last_error)),
+			 pool->last_detail ?
+			 errdetail_internal("%s", pool_log_text(pool->last_detail)) : 0,
 			 errhint("%s", pool_retry_hint(pool))));
 
 	if (pool->nconns - pool->nconnecting == 0)
@@ -718,6 +903,10 @@ pool_maintain(WPool *pool)
 		}
 	}
 
+	/* waiters passed over for their role's limit get another look */
+	if (pool->nwaiters > 0)
+		pool_dispatch(pool);
+
 	/* closing or opening may have asked for maintenance again */
 	NEXT(pool->next_maintenance);
 	pool->next_maintenance = next;
@@ -746,13 +935,18 @@ pool_expire_waiters(WPool *pool)
 								pool_now - req->enqueued_at);
 		if (pool->paused)
 			detail = pstrdup("The pool is paused.");
+		else if (pool_role_limit() > 0 &&
+				 pool_role_held(req->role) >= pool_role_limit())
+			detail = psprintf("The role of this session holds %d pooled connections, the most pool.max_role_connections allows.",
+							  pool_role_limit());
 		else if (pool->why_waiting != NULL)
 			detail = pstrdup(pool->why_waiting);
 		else
 			detail = psprintf("No connection became free within %d ms; the pool has %d connections (pool_size %d, max_overflow %d).",
 							  pool->s.checkout_timeout, pool->nconns,
 							  pool->s.pool_size, pool->s.max_overflow);
-		pool_request_error(req, "08001",
+		/* the pool is at capacity, not failing: too many connections */
+		pool_request_error(req, "53300",
 						   psprintf("timed out waiting for a connection from pool \"%s\"",
 									pool->shared->name),
 						   detail,
@@ -801,6 +995,26 @@ pool_next_deadline(void)
 }
 
 /*
+ * Forget a pool whose entry went to another target (only an entry without
+ * connections and waiters is given away): it must neither write the entry's
+ * state nor connect again for it.  Returns whether it was forgotten.
+ */
+static bool
+pool_retire_if_stale(WPool *pool)
+{
+	PoolEntry  *e = pool->shared;
+
+	pg_read_barrier();
+	if (e->generation == pool->generation && e->in_use)
+		return false;
+	if (pool->nconns > 0 || pool->nwaiters > 0)
+		return false;
+	pools[pool->index] = NULL;
+	MemoryContextDelete(pool->cxt);
+	return true;
+}
+
+/*
  * Do what is due in every pool.
  */
 void
@@ -812,7 +1026,7 @@ pool_fire_due(void)
 	{
 		WPool	   *pool = pools[i];
 
-		if (pool == NULL)
+		if (pool == NULL || pool_retire_if_stale(pool))
 			continue;
 		if (pool->nwaiters > 0)
 			pool_expire_waiters(pool);

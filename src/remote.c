@@ -38,7 +38,11 @@
  */
 #include "postgres.h"
 
-#include <ctype.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#ifdef __linux__
+#include <linux/tcp.h>
+#endif
 
 #include "common/pg_prng.h"
 #include "miscadmin.h"
@@ -50,6 +54,15 @@
 #include "worker.h"
 
 static void pool_conn_connect_poll(WConn *conn);
+static bool pool_conn_start_connect(WConn *conn, const char *const *keywords,
+									const char *const *values);
+static uint64 pool_conn_bytes_received(WConn *conn);
+static bool pool_conn_socket_is_tcp(WConn *conn);
+static void pool_conn_give_back(WConn *conn, const char *why);
+static void pool_conn_account(WConn *conn);
+
+/* connections whose host names are being resolved */
+int			pool_nresolving = 0;
 static void pool_conn_idle_input(WConn *conn);
 static void pool_conn_pump_request(WConn *conn);
 static void pool_conn_pump_validation(WConn *conn);
@@ -115,6 +128,12 @@ pool_slot_claim(WPool *pool, int worker)
 	int			i;
 
 	LWLockAcquire(pool_shared->lock, LW_EXCLUSIVE);
+	/* an entry given to another target since gets no connection of ours */
+	if (!pool->shared->in_use || pool->shared->generation != pool->generation)
+	{
+		LWLockRelease(pool_shared->lock);
+		return -1;
+	}
 	for (i = 0; i < pool_shared->max_connections; i++)
 	{
 		PoolSlot   *slot = &pool_shared->slots[i];
@@ -129,6 +148,7 @@ pool_slot_claim(WPool *pool, int worker)
 			slot->state = POOL_SLOT_CONNECTING;
 			slot->holder_pid = 0;
 			slot->holder_role = InvalidOid;
+			slot->held_role = InvalidOid;
 			slot->remote_pid = 0;
 			slot->remote_port = 0;
 			slot->remote_host[0] = '\0';
@@ -212,7 +232,6 @@ pool_conn_open(WPool *pool, bool reclaim, char **why)
 {
 	WConn	   *conn;
 	int			slot_index;
-	PGconn	   *pgconn;
 
 	*why = NULL;
 	slot_index = pool_slot_claim(pool, pool->shared->worker);
@@ -231,24 +250,10 @@ pool_conn_open(WPool *pool, bool reclaim, char **why)
 		return NULL;
 	}
 
-	pgconn = PQconnectStartParams(pool->keywords, pool->values, false);
-	if (pgconn == NULL || PQstatus(pgconn) == CONNECTION_BAD)
-	{
-		char	   *detail = pgconn ? pchomp(PQerrorMessage(pgconn)) :
-		pstrdup("out of memory");
-
-		PQfinish(pgconn);
-		ReleaseExternalFD();
-		pool_slot_free(&pool_shared->slots[slot_index]);
-		pool_connect_failed(pool, "08001", NULL, detail, NULL);
-		return NULL;
-	}
-
 	conn = MemoryContextAllocZero(pool_worker_cxt, sizeof(WConn));
 	conn->pool = pool;
 	conn->slot_index = slot_index;
 	conn->slot = &pool_shared->slots[slot_index];
-	conn->conn = pgconn;
 	conn->sock = PGINVALID_SOCKET;
 	conn->wes_pos = -1;
 	conn->cancel_sock = PGINVALID_SOCKET;
@@ -262,8 +267,86 @@ pool_conn_open(WPool *pool, bool reclaim, char **why)
 	pool->nconns++;
 	pool->nconnecting++;
 
-	pool_conn_want(conn, WL_SOCKET_WRITEABLE);
+	/* names are resolved first, outside the loop; libpq connects then */
+	conn->lookup = pool_lookup_start(pool->keywords, pool->values);
+	if (conn->lookup != NULL)
+	{
+		pool_nresolving++;
+		return conn;
+	}
+	if (!pool_conn_start_connect(conn, pool->keywords, pool->values))
+		return NULL;
 	return conn;
+}
+
+/*
+ * Have libpq start connecting with these options (names resolved already,
+ * or none to resolve).  Returns false if it failed at once: the pool was
+ * told, and the connection is closed.
+ */
+static bool
+pool_conn_start_connect(WConn *conn, const char *const *keywords,
+						const char *const *values)
+{
+	WPool	   *pool = conn->pool;
+
+	conn->conn = PQconnectStartParams(keywords, values, false);
+	if (conn->conn == NULL || PQstatus(conn->conn) == CONNECTION_BAD)
+	{
+		char	   *detail = conn->conn ? pchomp(PQerrorMessage(conn->conn)) :
+		pstrdup("out of memory");
+
+		pool_connect_failed(pool, "08001", NULL, detail, NULL);
+		pool_conn_close(conn, POOL_CLOSE_BROKEN);
+		return false;
+	}
+	pool_conn_want(conn, WL_SOCKET_WRITEABLE);
+	return true;
+}
+
+/*
+ * The names of a connection being opened are resolved: connect to what
+ * they resolved to, or fail as libpq would have.
+ */
+static void
+pool_conn_lookup_done(WConn *conn)
+{
+	PoolLookup *lookup = conn->lookup;
+	const char **keywords;
+	const char **values;
+	char	   *error;
+
+	conn->lookup = NULL;
+	pool_nresolving--;
+	if (!pool_lookup_result(lookup, &keywords, &values, &error))
+	{
+		pool_connect_failed(conn->pool, "08001", NULL, error, NULL);
+		pool_lookup_free(lookup);
+		pool_conn_close(conn, POOL_CLOSE_BROKEN);
+		return;
+	}
+	(void) pool_conn_start_connect(conn, keywords, values);
+	pool_lookup_free(lookup);
+}
+
+/*
+ * On the worker's latch: connections whose names are resolved go on.
+ */
+void
+pool_conns_resolved(void)
+{
+	dlist_mutable_iter iter;
+
+	if (pool_nresolving == 0)
+		return;
+	dlist_foreach_modify(iter, &pool_all_conns)
+	{
+		WConn	   *conn = dlist_container(WConn, all_node, iter.cur);
+
+		if (conn->lookup != NULL && conn->state == WC_CONNECTING &&
+			pool_lookup_done(conn->lookup))
+			pool_conn_lookup_done(conn);
+	}
 }
 
 /*
@@ -340,6 +423,9 @@ pool_conn_connect_poll(WConn *conn)
 	PQsetNoticeReceiver(conn->conn, pool_notice_receiver, conn);
 
 	conn->remote_pid = PQbackendPID(conn->conn);
+	conn->used_password = PQconnectionUsedPassword(conn->conn);
+	conn->is_tcp = pool_conn_socket_is_tcp(conn);
+	conn->received_mark = pool_conn_bytes_received(conn);
 	conn->deadline = 0;
 	conn->connected_at = pool_now;
 	conn->expires_at = pool_conn_expiry(pool, pool_now);
@@ -376,7 +462,10 @@ pool_conn_idle_input(WConn *conn)
 		return;
 	}
 	while ((notify = PQnotifies(conn->conn)) != NULL)
+	{
+		conn->results++;
 		PQfreemem(notify);
+	}
 }
 
 /*
@@ -393,6 +482,108 @@ pool_conn_alive(WConn *conn)
 	while ((notify = PQnotifies(conn->conn)) != NULL)
 		PQfreemem(notify);
 	return PQtransactionStatus(conn->conn) == PQTRANS_IDLE;
+}
+
+/*
+ * Bytes the kernel received on a TCP connection so far; 0 where that is not
+ * known (a Unix socket, another platform).
+ */
+static uint64
+pool_conn_bytes_received(WConn *conn)
+{
+#if defined(__linux__) && defined(TCP_INFO)
+	struct tcp_info info;
+	socklen_t	len = sizeof(info);
+
+	if (!conn->is_tcp ||
+		getsockopt(PQsocket(conn->conn), IPPROTO_TCP, TCP_INFO, &info,
+				   &len) != 0 ||
+		len < offsetof(struct tcp_info, tcpi_bytes_received) +
+		sizeof(info.tcpi_bytes_received))
+		return 0;
+	return info.tcpi_bytes_received;
+#else
+	return 0;
+#endif
+}
+
+/*
+ * Is the connection's socket TCP?  (Only then does the kernel count the
+ * bytes it received.)
+ */
+static bool
+pool_conn_socket_is_tcp(WConn *conn)
+{
+	struct sockaddr_storage addr;
+	socklen_t	len = sizeof(addr);
+
+	if (getsockname(PQsocket(conn->conn), (struct sockaddr *) &addr, &len) != 0)
+		return false;
+	return addr.ss_family == AF_INET || addr.ss_family == AF_INET6;
+}
+
+/*
+ * libpq reads a whole message into its input buffer before it hands out any
+ * of it, so a remote can make it allocate up to a gigabyte per message; the
+ * row limit (max_row_size) is checked only once a row is whole.  Watch the
+ * bytes that arrive instead: when a remote sends more than max_row_size
+ * (plus what the socket buffer holds beyond) since libpq last gave us a
+ * result, a notice or a notification, the message it is sending is larger
+ * than any row we accept.  Its command fails with 54000, and the connection
+ * is closed, which frees the buffer.  Returns false if it was closed.
+ */
+static bool
+pool_conn_check_incoming(WConn *conn)
+{
+	WPool	   *pool = conn->pool;
+	uint64		received;
+	WRequest   *req = conn->req;
+
+	if (!conn->is_tcp || conn->conn == NULL)
+		return true;
+	received = pool_conn_bytes_received(conn);
+	if (conn->results != conn->results_at_check)
+	{
+		/* libpq gave something since: what comes now began after it */
+		conn->results_at_check = conn->results;
+		conn->received_mark = received;
+		return true;
+	}
+	if (received - conn->received_mark <=
+		(uint64) pool->s.max_row_size + POOL_RECEIVE_SLACK)
+		return true;
+
+	ereport(LOG,
+			(errmsg("pool \"%s\": closing connection to remote pid %d, which sent a message larger than max_row_size (%d bytes)",
+					pool->shared->name, conn->remote_pid, pool->s.max_row_size)));
+	if (conn->state == WC_VALIDATING)
+	{
+		pool_conn_give_back(conn, "it sent a message larger than max_row_size");
+		return false;
+	}
+	if (conn->state == WC_BUSY && req != NULL)
+	{
+		if (!req->failed)
+			pool_request_error(req, "54000", "remote message is too large",
+							   psprintf("The remote sent more than %d bytes of one message; max_row_size of pool \"%s\" is %d bytes.",
+										pool->s.max_row_size, pool->shared->name,
+										pool->s.max_row_size),
+							   "Raise max_row_size of the pool's server, or pool.max_row_size.");
+		pool_conn_account(conn);
+		conn->req = NULL;
+		req->conn = NULL;
+		pool_request_done(req);
+	}
+	else if (req != NULL)
+	{
+		/* cleaning, or validating: the request goes elsewhere or ends */
+		conn->req = NULL;
+		req->conn = NULL;
+		pool_request_error(req, "54000", "remote message is too large", NULL, NULL);
+		pool_request_done(req);
+	}
+	pool_conn_close(conn, POOL_CLOSE_BROKEN);
+	return false;
 }
 
 /*
@@ -431,6 +622,13 @@ pool_conn_event(WConn *conn, pgsocket fd, uint32 events)
 		case WC_CLOSED:
 			break;
 	}
+
+	/* in the middle of a message: how large is it getting? */
+	if ((events & WL_SOCKET_READABLE) && conn->state != WC_CLOSED &&
+		conn->state != WC_CONNECTING && conn->conn != NULL &&
+		(PQisBusy(conn->conn) || conn->state == WC_IDLE ||
+		 conn->state == WC_RESERVED))
+		(void) pool_conn_check_incoming(conn);
 }
 
 /*
@@ -446,13 +644,15 @@ pool_result_is_copy(const PGresult *res)
 }
 
 /*
- * reset_query ran: no state of an earlier holder is left.
+ * A reset ran: the state the holder may have changed is gone, and, if it
+ * was a full reset, that of every earlier holder too.
  */
 static void
-pool_conn_session_was_reset(WConn *conn)
+pool_conn_session_was_reset(WConn *conn, const char *command)
 {
 	conn->dirty = false;
-	conn->used_since_reset = false;
+	if (pg_strcasecmp(command, POOL_FULL_RESET) == 0)
+		conn->state_role = InvalidOid;
 }
 
 /*
@@ -504,7 +704,8 @@ pool_conn_give_back(WConn *conn, const char *why)
 
 	ereport(DEBUG1,
 			(errmsg_internal("pool \"%s\": replacing connection to remote pid %d: %s",
-							 conn->pool->shared->name, conn->remote_pid, why)));
+							 conn->pool->shared->name, conn->remote_pid,
+							 pool_log_text(why))));
 	conn->req = NULL;
 	req->conn = NULL;
 	if (conn->reserved)
@@ -524,13 +725,13 @@ pool_conn_give_back(WConn *conn, const char *why)
 
 /*
  * Before an idle connection serves req, run a command on it: an empty query
- * to check a connection that was idle long, or reset_query when the
+ * to check a connection that was idle long, or a full reset when the
  * connection passes to another local role.
  */
 void
 pool_conn_prepare(WConn *conn, WRequest *req, bool reset)
 {
-	const char *command = reset ? conn->pool->s.reset_query : "";
+	const char *command = reset ? POOL_FULL_RESET : "";
 
 	Assert(conn->state == WC_IDLE);
 
@@ -591,7 +792,7 @@ pool_conn_pump_validation(WConn *conn)
 		return;
 	}
 	if (conn->reset_sent)
-		pool_conn_session_was_reset(conn);
+		pool_conn_session_was_reset(conn, POOL_FULL_RESET);
 	conn->state = WC_IDLE;
 	conn->deadline = 0;
 	pool_conn_start_request(conn, conn->req);
@@ -633,8 +834,7 @@ pool_conn_start_request(WConn *conn, WRequest *req)
 	conn->state = WC_BUSY;
 	conn->rollback_sent = false;
 	conn->reset_sent = false;
-	conn->used_since_reset = true;
-	conn->last_role = req->role;
+	conn->state_role = req->role;
 	pg_atomic_fetch_add_u64(&pool->shared->queries, 1);
 	pool_slot_set_state(conn, POOL_SLOT_ACTIVE, req);
 
@@ -722,6 +922,77 @@ pool_append_row(WRequest *req, const PGresult *res)
 }
 
 /*
+ * Bytes of the record of a row (of a single-row-mode result).
+ */
+static uint64
+pool_row_bytes(const PGresult *res)
+{
+	int			ncols = PQnfields(res);
+	uint64		bytes = 1 + sizeof(uint32);
+	int			i;
+
+	for (i = 0; i < ncols; i++)
+	{
+		bytes += sizeof(uint32);
+		if (!PQgetisnull(res, 0, i))
+			bytes += PQgetlength(res, 0, i) + 1;
+	}
+	return bytes;
+}
+
+/*
+ * Hand a large row to the request's queue straight from libpq's result,
+ * which the request keeps until the queue took it all: the record header
+ * and each column's length from a small buffer, the values from the result.
+ */
+static void
+pool_request_set_big_row(WRequest *req, PGresult *res, uint64 bytes)
+{
+	int			ncols = PQnfields(res);
+	MemoryContext old = MemoryContextSwitchTo(req->cxt);
+	char	   *head = palloc(1 + sizeof(uint32) * (ncols + 1));
+	char	   *p = head;
+	shm_mq_iovec *iov = palloc(sizeof(shm_mq_iovec) * (2 * ncols + 1));
+	int			n = 0;
+	uint32		len = (uint32) (bytes - 1 - sizeof(uint32));
+	int			i;
+
+	MemoryContextSwitchTo(old);
+	*p = POOL_REC_ROW;
+	memcpy(p + 1, &len, sizeof(uint32));
+	iov[n].data = p;
+	iov[n].len = 1 + sizeof(uint32);
+	p += 1 + sizeof(uint32);
+	for (i = 0; i < ncols; i++)
+	{
+		uint32		vlen = PQgetisnull(res, 0, i) ? (uint32) -1 :
+		(uint32) PQgetlength(res, 0, i);
+
+		memcpy(p, &vlen, sizeof(uint32));
+		/* the length goes with the previous piece when they are adjacent */
+		if (iov[n].data + iov[n].len == p)
+			iov[n].len += sizeof(uint32);
+		else
+		{
+			n++;
+			iov[n].data = p;
+			iov[n].len = sizeof(uint32);
+		}
+		p += sizeof(uint32);
+		if (vlen != (uint32) -1)
+		{
+			/* the value is NUL-terminated: the terminator goes too */
+			n++;
+			iov[n].data = PQgetvalue(res, 0, i);
+			iov[n].len = vlen + 1;
+		}
+	}
+	req->big_row = res;
+	req->big_iov = iov;
+	req->big_iovcnt = n + 1;
+}
+
+/*
  * Append an error or notice record built from a remote result.  Errors that
  * libpq raised itself (a lost connection) carry no SQLSTATE: they become
  * connection failures, with libpq's first line as the message.
@@ -769,19 +1040,64 @@ pool_append_result_error(StringInfo buf, const PGresult *res, char type)
 }
 
 /*
- * Turn one result of a busy connection into records.  Returns false when the
- * request cannot go on on this connection (COPY).
+ * Does an error result say that the remote session is over?
  */
 static bool
+pool_result_is_fatal(const PGresult *res)
+{
+	const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+
+	return severity != NULL &&
+		(strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0);
+}
+
+/* What became of one result of a busy connection. */
+typedef enum PoolResultFate
+{
+	POOL_RESULT_USED,			/* turned into records: the caller frees it */
+	POOL_RESULT_KEPT,			/* a large row the request sends from it */
+	POOL_RESULT_STOP			/* the request cannot go on here (COPY, a row
+								 * too large): the caller frees it and closes
+								 * the connection */
+} PoolResultFate;
+
+/*
+ * Turn one result of a busy connection into records.
+ */
+static PoolResultFate
 pool_conn_handle_result(WConn *conn, WRequest *req, PGresult *res)
 {
+	conn->results++;
 	switch (PQresultStatus(res))
 	{
 		case PGRES_SINGLE_TUPLE:
-			if (req->kind == POOL_REQ_QUERY && !req->failed)
 			{
+				uint64		bytes = pool_row_bytes(res);
+
+				if (bytes > (uint64) conn->pool->s.max_row_size)
+				{
+					if (!req->failed)
+						pool_request_error(req, "54000",
+										   "remote row is too large",
+										   psprintf("The remote sent a row of " UINT64_FORMAT " bytes; max_row_size of pool \"%s\" is %d bytes.",
+													bytes, conn->pool->shared->name,
+													conn->pool->s.max_row_size),
+										   "Raise max_row_size of the pool's server, or pool.max_row_size.");
+					return POOL_RESULT_STOP;
+				}
+				/* libpq's input buffer grew to hold it and never shrinks */
+				if (bytes >= POOL_RECYCLE_ROW_BYTES)
+					conn->doomed = true;
+				if (req->kind != POOL_REQ_QUERY || req->failed)
+					break;
 				if (!req->has_rowdesc)
 					pool_append_rowdesc(conn, req, res);
+				if (bytes >= POOL_BIG_ROW_BYTES)
+				{
+					pool_request_set_big_row(req, res, bytes);
+					pool_request_flush(req, false);
+					return POOL_RESULT_KEPT;
+				}
 				pool_append_row(req, res);
 			}
 			break;
@@ -803,7 +1119,7 @@ pool_conn_handle_result(WConn *conn, WRequest *req, PGresult *res)
 				pool_request_error(req, "0A000",
 								   "COPY is not supported through pool",
 								   NULL, NULL);
-			return false;
+			return POOL_RESULT_STOP;
 		default:
 			if (!req->failed)
 			{
@@ -811,9 +1127,17 @@ pool_conn_handle_result(WConn *conn, WRequest *req, PGresult *res)
 				pool_append_result_error(&req->error, res, POOL_REC_ERROR);
 				req->failed = true;
 			}
+
+			/*
+			 * An error the remote calls FATAL ends its session, and the
+			 * session that holds the connection takes it for lost: close it,
+			 * whether the remote does or not.
+			 */
+			if (pool_result_is_fatal(res))
+				conn->revoked = conn->doomed = true;
 			break;
 	}
-	return true;
+	return POOL_RESULT_USED;
 }
 
 /*
@@ -827,7 +1151,7 @@ pool_conn_pump_request(WConn *conn)
 	for (;;)
 	{
 		PGresult   *res;
-		bool		ok;
+		PoolResultFate fate;
 
 		if (req->building.len >= POOL_FLUSH_THRESHOLD)
 		{
@@ -853,11 +1177,20 @@ pool_conn_pump_request(WConn *conn)
 			pool_conn_request_complete(conn);
 			return;
 		}
-		ok = pool_conn_handle_result(conn, req, res);
-		PQclear(res);
-		if (!ok)
+		fate = pool_conn_handle_result(conn, req, res);
+		if (fate == POOL_RESULT_KEPT)
 		{
-			/* the connection is stuck in COPY: finish here and close it */
+			if (conn->req != req)
+				return;			/* the backend gave up on it */
+			continue;
+		}
+		PQclear(res);
+		if (fate == POOL_RESULT_STOP)
+		{
+			/*
+			 * The connection is stuck in COPY, or in a row too large to read
+			 * on: finish here and close it.
+			 */
 			pool_conn_account(conn);
 			conn->req = NULL;
 			req->conn = NULL;
@@ -899,14 +1232,16 @@ pool_conn_request_complete(WConn *conn)
 		conn->req = NULL;
 		req->conn = NULL;
 		conn->dirty = true;
-		if (PQstatus(conn->conn) == CONNECTION_OK)
+		if (PQstatus(conn->conn) == CONNECTION_OK && !conn->revoked)
 		{
 			conn->state = WC_RESERVED;
 			pool_slot_set_state(conn, POOL_SLOT_RESERVED, req);
 			pool_conn_want(conn, WL_SOCKET_READABLE);
 		}
 		pool_request_done(req);
-		if (PQstatus(conn->conn) != CONNECTION_OK)
+		if (conn->revoked)
+			pool_conn_close(conn, POOL_CLOSE_RESET);
+		else if (PQstatus(conn->conn) != CONNECTION_OK)
 			pool_conn_close(conn, POOL_CLOSE_BROKEN);
 		return;
 	}
@@ -982,7 +1317,7 @@ pool_conn_pump_cleaning(WConn *conn)
 				ereport(LOG,
 						(errmsg("pool \"%s\": closing connection to remote pid %d whose reset failed",
 								pool->shared->name, conn->remote_pid),
-						 errdetail_internal("%s", pchomp(PQresultErrorMessage(res)))));
+						 errdetail_internal("%s", pool_log_text(PQresultErrorMessage(res)))));
 				PQclear(res);
 				pool_conn_close(conn, POOL_CLOSE_BROKEN);
 				return;
@@ -1006,6 +1341,11 @@ pool_conn_pump_cleaning(WConn *conn)
 			pool_cancel_finish(conn);
 		}
 
+		if (conn->reserved && conn->revoked)
+		{
+			pool_conn_close(conn, POOL_CLOSE_RESET);
+			return;
+		}
 		if (conn->reserved)
 		{
 			/*
@@ -1050,7 +1390,7 @@ pool_conn_pump_cleaning(WConn *conn)
 			return;
 		}
 		if (conn->reset_sent)
-			pool_conn_session_was_reset(conn);
+			pool_conn_session_was_reset(conn, pool->s.reset_query);
 		pool_checkin(conn);
 		return;
 	}
@@ -1135,6 +1475,9 @@ pool_conn_timeout(WConn *conn)
 		case WC_CONNECTING:
 			{
 				pool_connect_failed(pool, "08001", NULL,
+									conn->lookup != NULL ?
+									psprintf("Resolving the host name timed out after %d ms.",
+											 pool->s.connect_timeout) :
 									psprintf("The connection attempt timed out after %d ms.",
 											 pool->s.connect_timeout),
 									NULL);
@@ -1182,7 +1525,15 @@ pool_conn_close(WConn *conn, PoolCloseReason reason)
 		dlist_delete(&conn->peer_node);
 		conn->reserved = false;
 	}
+	if (conn->lookup != NULL)
+	{
+		/* given up before it was resolved */
+		pool_lookup_free(conn->lookup);
+		conn->lookup = NULL;
+		pool_nresolving--;
+	}
 	pool_conn_account(conn);
+	pool_conn_release_hold(conn);
 	pool_conn_fail_parked(conn, "the connection of this handle was lost");
 	dlist_delete(&conn->conns_node);
 	pool_slot_conns[conn->slot_index] = NULL;
@@ -1378,13 +1729,14 @@ pool_notice_receiver(void *arg, const PGresult *res)
 {
 	WConn	   *conn = (WConn *) arg;
 
+	conn->results++;
 	if (conn->state == WC_BUSY && conn->req != NULL)
 		pool_append_result_error(&conn->req->building, res, POOL_REC_NOTICE);
 	else
 		ereport(DEBUG1,
 				(errmsg_internal("pool \"%s\": remote pid %d: %s",
 								 conn->pool->shared->name, conn->remote_pid,
-								 pchomp(PQresultErrorMessage(res)))));
+								 pool_log_text(PQresultErrorMessage(res)))));
 }
 
 /*
@@ -1414,11 +1766,14 @@ pool_conn_reserve(WConn *conn, WRequest *req)
 	uint64		reservation;
 
 	/* numbered across workers and their restarts: no handle comes back */
-	reservation = pg_atomic_fetch_add_u64(&pool_shared->next_reservation, 1);
+	reservation = pg_atomic_fetch_add_u64(&pool_shared->next_reservation, 1) &
+		POOL_HANDLE_RESERVATION_MASK;
 	conn->reserved = true;
 	conn->handle = (reservation << POOL_HANDLE_SLOT_BITS) |
 		(uint64) (conn->slot_index + 1);
 	conn->peer = req->peer;
+	conn->reserved_role = req->role;
+	conn->reserved_superuser = req->superuser;
 	conn->dirty = true;			/* whatever the session does, reset it */
 	dlist_push_tail(&req->peer->reserved, &conn->peer_node);
 	conn->state = WC_RESERVED;
@@ -1480,6 +1835,42 @@ pool_conn_unreserve(WConn *conn)
 }
 
 /*
+ * A connection may no longer serve its pool (it authenticated in a way the
+ * pool no longer accepts): closed now if nobody uses it, else as soon as
+ * its command is over, even if a session holds it.
+ */
+void
+pool_conn_revoke(WConn *conn)
+{
+	conn->doomed = true;
+	conn->revoked = true;
+	if (conn->in_idle_list || (conn->reserved && conn->state == WC_RESERVED))
+		pool_conn_close(conn, POOL_CLOSE_RESET);
+}
+
+/*
+ * Count a connection against the local role it serves (the role's count
+ * was raised already), and stop counting it when it is free again.
+ */
+void
+pool_conn_set_hold(WConn *conn, Oid role)
+{
+	Assert(!OidIsValid(conn->held_role));
+	conn->held_role = role;
+	conn->slot->held_role = role;
+}
+
+void
+pool_conn_release_hold(WConn *conn)
+{
+	if (!OidIsValid(conn->held_role))
+		return;
+	pool_role_release(conn->held_role);
+	conn->held_role = InvalidOid;
+	conn->slot->held_role = InvalidOid;
+}
+
+/*
  * Take an idle connection of a pool for a request, replacing any found dead.
  */
 WConn *
@@ -1504,121 +1895,4 @@ pool_take_idle(WPool *pool)
 		pool_conn_close(conn, POOL_CLOSE_BROKEN);
 	}
 	return NULL;
-}
-
-/*
- * May this SQL change the state of the remote session beyond its own
- * transaction?  A cheap look at the text (strings, quoted identifiers and
- * comments skipped), erring on the side of yes: it says yes for statements
- * that start with SET, RESET, DISCARD, PREPARE, DEALLOCATE, DECLARE, LISTEN,
- * UNLISTEN, LOAD, CALL or DO, and for text that mentions TEMP, TEMPORARY or
- * pg_temp, or a word containing set_config or advisory_lock.  Functions that
- * change session state by themselves are not seen; a connection is also
- * reset before it passes to another local role.
- */
-bool
-pool_sql_may_change_state(const char *sql)
-{
-	static const char *const leading[] = {
-		"set", "reset", "discard", "prepare", "deallocate", "declare",
-		"listen", "unlisten", "load", "call", "do", NULL
-	};
-	const char *p = sql;
-	bool		at_start = true;
-
-	while (*p)
-	{
-		if (*p == '\'' || *p == '"')
-		{
-			/* a string or quoted identifier: skip it, escapes and all */
-			char		quote = *p;
-			bool		backslashes = quote == '\'' && p > sql &&
-				(p[-1] == 'e' || p[-1] == 'E');
-
-			for (p++;; p++)
-			{
-				if (*p == '\0')
-					return true;	/* unterminated: say yes */
-				if (backslashes && *p == '\\' && p[1] != '\0')
-					p++;
-				else if (*p == quote)
-				{
-					if (p[1] != quote)
-						break;
-					p++;
-				}
-			}
-			p++;
-			at_start = false;
-		}
-		else if (*p == '$' && (p == sql || !(isalnum((unsigned char) p[-1]) || p[-1] == '_')))
-		{
-			/* a dollar-quoted string, $tag$...$tag$, or a parameter $1 */
-			const char *tag_end = p + 1;
-
-			while (isalnum((unsigned char) *tag_end) || *tag_end == '_')
-				tag_end++;
-			if (*tag_end == '$' && !isdigit((unsigned char) p[1]))
-			{
-				int			taglen = tag_end - p + 1;
-				const char *close = strstr(tag_end + 1, pnstrdup(p, taglen));
-
-				if (close == NULL)
-					return true;
-				p = close + taglen;
-			}
-			else
-				p = tag_end;
-			at_start = false;
-		}
-		else if (p[0] == '-' && p[1] == '-')
-		{
-			while (*p && *p != '\n')
-				p++;
-		}
-		else if (p[0] == '/' && p[1] == '*')
-		{
-			p += 2;
-			while (*p && !(p[0] == '*' && p[1] == '/'))
-				p++;
-			if (*p)
-				p += 2;
-		}
-		else if (isalpha((unsigned char) *p) || *p == '_')
-		{
-			char		word[64];
-			int			len = 0;
-			int			i;
-
-			while (isalnum((unsigned char) *p) || *p == '_' || *p == '$')
-			{
-				if (len < (int) sizeof(word) - 1)
-					word[len++] = pg_ascii_tolower((unsigned char) *p);
-				p++;
-			}
-			word[len] = '\0';
-
-			if (at_start)
-			{
-				for (i = 0; leading[i] != NULL; i++)
-					if (strcmp(word, leading[i]) == 0)
-						return true;
-			}
-			if (strcmp(word, "temp") == 0 || strcmp(word, "temporary") == 0 ||
-				strncmp(word, "pg_temp", 7) == 0 ||
-				strstr(word, "set_config") != NULL ||
-				strstr(word, "advisory_lock") != NULL)
-				return true;
-			at_start = false;
-		}
-		else
-		{
-			if (*p == ';')
-				at_start = true;
-			else if (!isspace((unsigned char) *p))
-				at_start = false;
-			p++;
-		}
-	}
-	return false;
 }

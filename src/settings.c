@@ -46,6 +46,7 @@ static const PoolSettingDef setting_defs[] = {
 	{"pre_ping", GUC_UNIT_MS, -1, INT_MAX, offsetof(PoolSettings, pre_ping), &pool_pre_ping},
 	{"retry_delay", GUC_UNIT_MS, 1, INT_MAX, offsetof(PoolSettings, retry_delay), &pool_retry_delay},
 	{"leak_threshold", GUC_UNIT_MS, 0, INT_MAX, offsetof(PoolSettings, leak_threshold), &pool_leak_threshold},
+	{"max_row_size", GUC_UNIT_BYTE, POOL_MIN_ROW_SIZE, POOL_MAX_ROW_SIZE, offsetof(PoolSettings, max_row_size), &pool_max_row_size},
 	{"reset_query", 0, 0, 0, (size_t) -1, NULL},
 };
 
@@ -65,6 +66,9 @@ int			pool_pre_ping = 30000;
 char	   *pool_reset_query = NULL;
 int			pool_retry_delay = 1000;
 int			pool_leak_threshold = 0;
+int			pool_max_role_connections = -1;
+int			pool_max_row_size = 128 * 1024 * 1024;
+int			pool_worker_memory = 2 * 1024 * 1024;	/* kB */
 
 /*
  * pool.reset_query must fit in a pool's settings.
@@ -76,6 +80,21 @@ pool_check_reset_query(char **newval, void **extra, GucSource source)
 	{
 		GUC_check_errdetail("It may hold at most %d bytes.",
 							POOL_RESET_QUERY_LEN - 1);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * pool.worker_memory: 0, or enough for a worker to run at all.
+ */
+static bool
+pool_check_worker_memory(int *newval, void **extra, GucSource source)
+{
+	if (*newval != 0 && *newval < POOL_MIN_WORKER_MEMORY_KB)
+	{
+		GUC_check_errdetail("It must be 0 (no limit) or at least %d kB.",
+							POOL_MIN_WORKER_MEMORY_KB);
 		return false;
 	}
 	return true;
@@ -110,7 +129,7 @@ pool_define_settings(void)
 							"Maximum number of pooled connections, across all pools.",
 							NULL,
 							&pool_max_connections,
-							100, 1, 10000,
+							100, 1, POOL_MAX_CONNECTIONS_LIMIT,
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);
@@ -214,6 +233,33 @@ pool_define_settings(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("pool.max_row_size",
+							"Largest row a remote may send through a pool.",
+							"A larger row, or any message larger than this, fails its command and closes the connection.",
+							&pool_max_row_size,
+							128 * 1024 * 1024, POOL_MIN_ROW_SIZE, POOL_MAX_ROW_SIZE,
+							PGC_SIGHUP,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pool.worker_memory",
+							"Most private memory a pool worker may allocate.",
+							"A limit on the worker's data segment (RLIMIT_DATA): beyond it, an allocation fails with an error for the command concerned, rather than the kernel killing the worker.  0 is no limit.",
+							&pool_worker_memory,
+							2 * 1024 * 1024, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_KB,
+							pool_check_worker_memory, NULL, NULL);
+
+	DefineCustomIntVariable("pool.max_role_connections",
+							"Maximum number of pooled connections one local role holds at once.",
+							"Counted across all pools: connections running the role's commands or reserved under its handles.  -1 is half of pool.max_connections, 0 no limit.",
+							&pool_max_role_connections,
+							-1, -1, POOL_MAX_CONNECTIONS_LIMIT,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("pool");
 }
 
@@ -287,14 +333,16 @@ pool_setting_parse(const char *name, const char *value, PoolSettings *o,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid value for option \"%s\": \"%s\"", name, value),
 					 hint ? errhint("%s", _(hint)) :
-					 d->flags ? errhint("A time, such as \"500ms\", \"5s\" or \"10min\"; a number alone is in milliseconds.") :
+					 d->flags == GUC_UNIT_MS ? errhint("A time, such as \"500ms\", \"5s\" or \"10min\"; a number alone is in milliseconds.") :
+					 d->flags == GUC_UNIT_BYTE ? errhint("A size, such as \"64kB\", \"16MB\" or \"1GB\"; a number alone is in bytes.") :
 					 errhint("A whole number.")));
 		if (v < d->min || v > d->max)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("value for option \"%s\" is out of range: \"%s\"", name, value),
 					 errdetail("It must be between %d and %d%s.", d->min, d->max,
-							   d->flags ? " milliseconds" : "")));
+							   d->flags == GUC_UNIT_MS ? " milliseconds" :
+							   d->flags == GUC_UNIT_BYTE ? " bytes" : "")));
 		*(int *) ((char *) o + d->offset) = v;
 		return;
 	}

@@ -18,10 +18,12 @@
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 #include "utils/backend_status.h"
+#include "utils/hsearch.h"
 
 #include "pool.h"
 
 PoolShared *pool_shared = NULL;
+static HTAB *role_holds = NULL;
 
 static Size
 pool_doorbell_words(void)
@@ -38,10 +40,21 @@ pool_worker_info_size(void)
 }
 
 /*
- * Bytes of shared memory we need.
+ * Bytes of shared memory we need: the struct, and the hash table of role
+ * holds.
  */
+static Size pool_struct_size(void);
+
 static Size
 pool_shmem_size(void)
+{
+	return add_size(pool_struct_size(),
+					hash_estimate_size(pool_max_connections,
+									   sizeof(PoolRoleHold)));
+}
+
+static Size
+pool_struct_size(void)
 {
 	Size		size;
 
@@ -64,7 +77,7 @@ void
 pool_shmem_request(void)
 {
 	RequestAddinShmemSpace(pool_shmem_size());
-	RequestNamedLWLockTranche("pool", 1);
+	RequestNamedLWLockTranche("pool", 2);
 }
 
 /*
@@ -78,13 +91,23 @@ pool_shmem_startup(void)
 	char	   *p;
 	int			i;
 
+	HASHCTL		info;
+
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 
-	pool_shared = ShmemInitStruct("pool", pool_shmem_size(), &found);
+	/* every pooled connection is held by one role at most */
+	info.keysize = sizeof(Oid);
+	info.entrysize = sizeof(PoolRoleHold);
+	role_holds = ShmemInitHash("pool role holds", pool_max_connections,
+							   pool_max_connections, &info,
+							   HASH_ELEM | HASH_BLOBS);
+
+	pool_shared = ShmemInitStruct("pool", pool_struct_size(), &found);
 	if (!found)
 	{
-		memset(pool_shared, 0, pool_shmem_size());
-		pool_shared->lock = &(GetNamedLWLockTranche("pool"))->lock;
+		memset(pool_shared, 0, pool_struct_size());
+		pool_shared->lock = &(GetNamedLWLockTranche("pool"))[0].lock;
+		pool_shared->role_lock = &(GetNamedLWLockTranche("pool"))[1].lock;
 		pool_shared->next_session = 1;
 		pg_atomic_init_u64(&pool_shared->next_reservation, 1);
 		pool_shared->nworkers = pool_workers;
@@ -168,6 +191,79 @@ pool_check_loaded(void)
 }
 
 /*
+ * The most pooled connections one role may hold at once: pool.max_role_connections,
+ * where -1 is half of pool.max_connections and 0 no limit.
+ */
+int
+pool_role_limit(void)
+{
+	if (pool_max_role_connections < 0)
+		return Max((pool_shared->max_connections + 1) / 2, 1);
+	return pool_max_role_connections;
+}
+
+/*
+ * Count one more connection held by role, unless it holds limit already
+ * (0: no limit).  Returns whether it was counted.
+ */
+bool
+pool_role_try_hold(Oid role, int limit)
+{
+	PoolRoleHold *h;
+	bool		found;
+	bool		ok;
+
+	LWLockAcquire(pool_shared->role_lock, LW_EXCLUSIVE);
+	h = hash_search(role_holds, &role, HASH_ENTER_NULL, &found);
+	if (h == NULL)
+		ok = false;				/* cannot happen: one entry per connection */
+	else
+	{
+		if (!found)
+			h->held = 0;
+		ok = limit <= 0 || h->held < limit;
+		if (ok)
+			h->held++;
+		else if (h->held == 0)
+			hash_search(role_holds, &role, HASH_REMOVE, NULL);
+	}
+	LWLockRelease(pool_shared->role_lock);
+	return ok;
+}
+
+/*
+ * A connection role held is free again.
+ */
+void
+pool_role_release(Oid role)
+{
+	PoolRoleHold *h;
+
+	LWLockAcquire(pool_shared->role_lock, LW_EXCLUSIVE);
+	h = hash_search(role_holds, &role, HASH_FIND, NULL);
+	if (h != NULL && --h->held <= 0)
+		hash_search(role_holds, &role, HASH_REMOVE, NULL);
+	LWLockRelease(pool_shared->role_lock);
+}
+
+/*
+ * How many connections role holds now.
+ */
+int
+pool_role_held(Oid role)
+{
+	PoolRoleHold *h;
+	int			held = 0;
+
+	LWLockAcquire(pool_shared->role_lock, LW_SHARED);
+	h = hash_search(role_holds, &role, HASH_FIND, NULL);
+	if (h != NULL)
+		held = h->held;
+	LWLockRelease(pool_shared->role_lock);
+	return held;
+}
+
+/*
  * Bytes of query text kept per connection: as much as pg_stat_activity keeps.
  */
 int
@@ -242,7 +338,7 @@ pool_slot_read(PoolSlot *slot, PoolSlot *copy, char *query)
 void
 pool_entry_read_state(PoolEntry *entry, PoolEntry *copy)
 {
-	Size		start = offsetof(PoolEntry, settings);
+	Size		start = offsetof(PoolEntry, state_generation);
 	Size		end = offsetof(PoolEntry, last_error) + POOL_ERROR_LEN;
 
 	pool_read_consistent(&entry->changecount,

@@ -50,6 +50,7 @@ typedef struct TargetCacheEntry
 	Oid			userid;
 	bool		superuser;
 	bool		is_server;		/* a foreign server's name */
+	Oid			server_oid;		/* its OID */
 	uint64		last_used;
 	PoolTarget	resolved;
 } TargetCacheEntry;
@@ -70,7 +71,8 @@ pool_option_is_secret(const char *keyword)
 }
 
 /*
- * Append keyword=value to buf, quoted as libpq expects when needed.
+ * Append keyword='value' to buf, always quoted, with quotes and backslashes
+ * escaped, as libpq reads it.
  */
 void
 pool_append_option(StringInfo buf, const char *keyword, const char *value)
@@ -79,13 +81,7 @@ pool_append_option(StringInfo buf, const char *keyword, const char *value)
 
 	if (buf->len > 0)
 		appendStringInfoChar(buf, ' ');
-	appendStringInfo(buf, "%s=", keyword);
-	if (value[0] != '\0' && strpbrk(value, " \t\n\r\f\v'\\") == NULL)
-	{
-		appendStringInfoString(buf, value);
-		return;
-	}
-	appendStringInfoChar(buf, '\'');
+	appendStringInfo(buf, "%s='", keyword);
 	for (p = value; *p; p++)
 	{
 		if (*p == '\'' || *p == '\\')
@@ -93,6 +89,23 @@ pool_append_option(StringInfo buf, const char *keyword, const char *value)
 		appendStringInfoChar(buf, *p);
 	}
 	appendStringInfoChar(buf, '\'');
+}
+
+/*
+ * Append keyword=value to a pool's name, which only people read: quoted
+ * only where needed to tell where the value ends.
+ */
+static void
+pool_append_name_option(StringInfo buf, const char *keyword, const char *value)
+{
+	if (value[0] != '\0' && strpbrk(value, " \t\n\r\f\v'\\") == NULL)
+	{
+		if (buf->len > 0)
+			appendStringInfoChar(buf, ' ');
+		appendStringInfo(buf, "%s=%s", keyword, value);
+	}
+	else
+		pool_append_option(buf, keyword, value);
 }
 
 /*
@@ -106,37 +119,24 @@ pool_canonicalize(const char *conninfo, bool need_password,
 	PQconninfoOption *opts;
 	PQconninfoOption *opt;
 	char	   *parse_error = NULL;
-	char	   *bad_option = NULL;
 	bool		has_password = false;
 	bool		replication = false;
 
 	opts = PQconninfoParse(conninfo, &parse_error);
 	if (opts == NULL)
 	{
-		bool		unknown_option;
-
 		/*
-		 * libpq's message may quote part of the string, which may be part of
-		 * a password: pass it on only when it names an unknown option.
+		 * libpq's message quotes part of the string, which may be part of a
+		 * password (an unquoted one with a space in it reads as a password
+		 * and an unknown option): it is never passed on.
 		 */
-		unknown_option = parse_error != NULL &&
-			strncmp(parse_error, "invalid connection option", 25) == 0;
-		if (unknown_option)
-		{
-			char	   *nl;
-
-			bad_option = pstrdup(parse_error);
-			nl = strchr(bad_option, '\n');
-			if (nl)
-				*nl = '\0';
-		}
 		if (parse_error)
 			PQfreemem(parse_error);
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
 				 errmsg("invalid connection string syntax"),
-				 bad_option ? errdetail_internal("%s.", bad_option) :
-				 errdetail("The target could not be parsed as a libpq connection string or URI.")));
+				 errdetail("The target could not be parsed as a libpq connection string or URI, or names an option libpq does not know."),
+				 errhint("Values with spaces or quotes must be quoted: password='...'.")));
 	}
 
 	/* what could authenticate as the local server's OS user instead */
@@ -169,9 +169,9 @@ pool_canonicalize(const char *conninfo, bool need_password,
 			has_password = true;
 
 		pool_append_option(key, opt->keyword, opt->val);
-		pool_append_option(name, opt->keyword,
-						   pool_option_is_secret(opt->keyword) ?
-						   "********" : opt->val);
+		pool_append_name_option(name, opt->keyword,
+								pool_option_is_secret(opt->keyword) ?
+								"********" : opt->val);
 	}
 	PQconninfoFree(opts);
 
@@ -186,6 +186,8 @@ pool_canonicalize(const char *conninfo, bool need_password,
 				 errmsg("password is required"),
 				 errdetail("Non-superusers must provide a password in the connection string.")));
 
+	if (need_password)
+		pool_append_nonsuperuser_options(key, false);
 	pool_append_option(key, "client_encoding", GetDatabaseEncodingName());
 
 	if (key->len >= POOL_KEY_LEN)
@@ -201,14 +203,19 @@ pool_canonicalize(const char *conninfo, bool need_password,
 }
 
 /*
- * Cut a pool's name in place to what a pool keeps, at a character, marked
- * with "...".
+ * Make a pool's name what a pool keeps: control characters (which would
+ * start new lines in the server log) become '?', and a long name is cut in
+ * place, at a character, marked with "...".
  */
 void
 pool_clip_name(char *name)
 {
 	int			len = strlen(name);
+	char	   *p;
 
+	for (p = name; *p; p++)
+		if ((unsigned char) *p < 0x20 || *p == 0x7f)
+			*p = '?';
 	if (len >= POOL_NAME_LEN)
 		strcpy(name + pg_mbcliplen(name, len, POOL_NAME_LEN - 4), "...");
 }
@@ -289,7 +296,7 @@ pool_entry_set_config(PoolEntry *e, PoolServerConfig *cfg)
 /*
  * Fail unless a configuration fits in shared memory.
  */
-static void
+void
 pool_check_config_size(const char *key, PoolServerConfig *cfg)
 {
 	if (strlen(cfg->conninfo) >= POOL_KEY_LEN || strlen(key) >= POOL_KEY_LEN)
@@ -301,41 +308,49 @@ pool_check_config_size(const char *key, PoolServerConfig *cfg)
 }
 
 /*
- * Publish a new configuration of a pool (its server or user mapping
- * changed), and have its worker apply it.
+ * Publish the committed new configuration of pool entry index (its server
+ * or user mapping changed), if the entry is still of that generation, and
+ * have its worker apply it.  Runs after commit: raises no error.
  */
 void
-pool_entry_update_config(int index, PoolServerConfig *cfg)
+pool_entry_update_config(int index, uint32 generation, PoolServerConfig *cfg)
 {
 	PoolEntry  *e = &pool_shared->pools[index];
 	bool		changed = false;
 
-	pool_check_config_size("", cfg);
 	LWLockAcquire(pool_shared->lock, LW_EXCLUSIVE);
-	if (e->in_use && !pool_entry_config_equal(e, cfg))
+	if (e->in_use && e->generation == generation &&
+		!pool_entry_config_equal(e, cfg))
 	{
 		pool_entry_set_config(e, cfg);
 		changed = true;
 	}
 	LWLockRelease(pool_shared->lock);
 	if (changed)
-		pool_entry_post(index, POOL_REQ_RECONFIGURE);
+		pool_entry_post(index, generation, POOL_REQ_RECONFIGURE);
 }
 
 /*
- * Tell the worker of a pool something about it, without waiting.
+ * Tell the worker of a pool something about it, without waiting; nothing if
+ * the entry is no longer of that generation.
  */
 void
-pool_entry_post(int index, char kind)
+pool_entry_post(int index, uint32 generation, char kind)
 {
 	PoolTarget	target;
 	StringInfoData request;
+	bool		same;
 
 	LWLockAcquire(pool_shared->lock, LW_SHARED);
 	pool_entry_target(index, &target);
+	same = pool_shared->pools[index].in_use && target.pool_generation == generation;
 	LWLockRelease(pool_shared->lock);
+	if (!same)
+		return;
 
-	pool_build_request(&request, kind, &target, 0, cstring_to_text(""), NULL);
+	/* administrative requests run for no role */
+	pool_build_request(&request, kind, &target, 0, InvalidOid, false,
+					   cstring_to_text(""), NULL);
 	pool_channel_ensure();
 	if (!pool_call_post(target.worker, &request))
 		ereport(WARNING,
@@ -378,9 +393,27 @@ pool_find_or_create_configured(const char *key, const char *name,
 				e->for_superuser == cfg->for_superuser &&
 				strcmp(e->key, key) == 0)
 			{
-				/* changed since: update it, under the exclusive lock */
 				if (!pool_entry_config_equal(e, cfg))
 				{
+					/*
+					 * What this transaction changed itself is not committed:
+					 * it must not reach the pool other sessions use.
+					 */
+					if (cfg->uncommitted)
+					{
+						LWLockRelease(pool_shared->lock);
+						ereport(ERROR,
+								(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+								 errmsg("pool \"%s\" cannot use configuration changed in this transaction",
+										name),
+								 errdetail("A pool uses only committed configuration of its server and user mapping."),
+								 errhint("Commit the change first.")));
+					}
+
+					/*
+					 * Committed since, and not published yet: update it,
+					 * under the exclusive lock.
+					 */
 					if (mode != LW_EXCLUSIVE)
 						break;
 					pool_entry_set_config(e, cfg);
@@ -389,7 +422,8 @@ pool_find_or_create_configured(const char *key, const char *name,
 				pool_entry_target(i, result);
 				LWLockRelease(pool_shared->lock);
 				if (config_changed)
-					pool_entry_post(i, POOL_REQ_RECONFIGURE);
+					pool_entry_post(i, result->pool_generation,
+									POOL_REQ_RECONFIGURE);
 				return;
 			}
 		}
@@ -400,6 +434,17 @@ pool_find_or_create_configured(const char *key, const char *name,
 		free_index = -1;
 	}
 
+	/* nor may it make a pool of its own that others would find */
+	if (cfg->uncommitted)
+	{
+		LWLockRelease(pool_shared->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pool \"%s\" cannot use configuration changed in this transaction",
+						name),
+				 errdetail("A pool uses only committed configuration of its server and user mapping."),
+				 errhint("Commit the change first.")));
+	}
 	if (free_index < 0)
 		free_index = pool_find_unused();
 	if (free_index < 0)
@@ -430,16 +475,7 @@ pool_find_or_create_configured(const char *key, const char *name,
 		strlcpy(e->name, name, POOL_NAME_LEN);
 		pool_entry_reset_counters(e);
 		e->stats_reset = e->created_at;
-		pool_begin_write(&e->changecount);
-		memset(&e->settings, 0, sizeof(e->settings));
-		e->settings.pool_size = pool_pool_size;
-		e->settings.max_overflow = pool_max_overflow;
-		e->paused = false;
-		e->failing = false;
-		e->retry_at = 0;
-		e->oldest_wait = 0;
-		e->last_error[0] = '\0';
-		pool_end_write(&e->changecount);
+		/* its published state is the worker's to write, once it sees it */
 		pg_atomic_write_u32(&e->waiting, 0);
 
 		pool_entry_target(free_index, result);
@@ -480,6 +516,7 @@ pool_resolve_target(text *target, PoolTarget *result)
 	StringInfoData name;
 	char	   *conninfo;
 	bool		is_server = false;
+	Oid			server_oid = InvalidOid;
 	int			i;
 
 	for (i = 0; i < TARGET_CACHE_SIZE; i++)
@@ -493,6 +530,15 @@ pool_resolve_target(text *target, PoolTarget *result)
 		{
 			if (pool_target_valid(&c->resolved))
 			{
+				/*
+				 * Privileges are checked at every call, so that a REVOKE, or
+				 * a role losing the membership that gave it USAGE, acts at
+				 * once in every session.
+				 */
+				if (c->is_server)
+					pool_check_server_usage(c->server_oid, target);
+				else if (!is_superuser)
+					pool_check_fdw_usage();
 				c->last_used = ++target_cache_clock;
 				*result = c->resolved;
 				return;
@@ -507,13 +553,16 @@ pool_resolve_target(text *target, PoolTarget *result)
 	conninfo = text_to_cstring(target);
 	if (pool_target_is_server_name(conninfo))
 	{
-		pool_resolve_server(conninfo, result);
+		pool_resolve_server(conninfo, result, &server_oid);
 		is_server = true;
 	}
 	else
 	{
 		PoolServerConfig cfg;
 
+		/* dialling anywhere is what CREATE SERVER needs USAGE for, too */
+		if (!is_superuser)
+			pool_check_fdw_usage();
 		initStringInfo(&key);
 		initStringInfo(&name);
 		pool_canonicalize(conninfo, !is_superuser, &key, &name);
@@ -541,6 +590,7 @@ pool_resolve_target(text *target, PoolTarget *result)
 	victim->userid = userid;
 	victim->superuser = is_superuser;
 	victim->is_server = is_server;
+	victim->server_oid = server_oid;
 	victim->last_used = ++target_cache_clock;
 	victim->resolved = *result;
 }
@@ -565,25 +615,6 @@ pool_target_cache_reset_servers(void)
 			c->last_used = 0;
 		}
 	}
-}
-
-/*
- * Length of a canonical key without its client_encoding, which canonicalize
- * puts last: pools opened from databases of different encodings are the
- * same target to an administrator.
- */
-static size_t
-pool_key_prefix_len(const char *key)
-{
-	const char *p = strstr(key, "client_encoding=");
-	const char *last = NULL;
-
-	while (p != NULL)
-	{
-		last = p;
-		p = strstr(p + 1, "client_encoding=");
-	}
-	return last ? (size_t) (last - key) : strlen(key);
 }
 
 /*
@@ -655,14 +686,20 @@ pool_lookup_pools(text *pool_name, PoolTarget *results)
 		pool_canonicalize(str, false, &key, &name);
 		memset(str, 0, strlen(str));
 
+		/*
+		 * By name, which masks secrets: a target names every pool of that
+		 * target whatever its password, and no password can be guessed by
+		 * trying which one names a pool.  (The name leaves out
+		 * client_encoding too: pools opened from databases of different
+		 * encodings are the same target to an administrator.)
+		 */
 		LWLockAcquire(pool_shared->lock, LW_SHARED);
 		for (i = 0; i < pool_shared->max_pools; i++)
 		{
 			PoolEntry  *e = &pool_shared->pools[i];
 
-			if (!e->in_use ||
-				pool_key_prefix_len(e->key) != pool_key_prefix_len(key.data) ||
-				memcmp(e->key, key.data, pool_key_prefix_len(key.data)) != 0)
+			if (!e->in_use || OidIsValid(e->server_oid) ||
+				strcmp(e->name, name.data) != 0)
 				continue;
 			pool_entry_target(i, &results[n]);
 			n++;

@@ -41,7 +41,7 @@ PG_FUNCTION_INFO_V1(pool_stats);
 PG_FUNCTION_INFO_V1(pool_connections);
 PG_FUNCTION_INFO_V1(pool_stats_reset);
 
-#define POOL_STATS_COLS			44
+#define POOL_STATS_COLS			45
 #define POOL_CONNECTIONS_COLS	16
 
 static const char *const slot_state_names[] = {
@@ -85,12 +85,15 @@ pool_may_see(Oid owner_role, Oid server_oid)
 /*
  * Copy a pool's identity under the lock; false if the entry is not in use
  * (or no longer of that generation, when generation is not 0).  *visible
- * says whether the current role may see its details.
+ * says whether the current role may see its details.  If defaults is not
+ * NULL, it gets the settings the pool starts with, and *cur_generation the
+ * entry's generation.
  */
 static bool
 pool_read_identity(int index, uint32 generation, char *name, int *worker,
 				   TimestampTz *created_at, TimestampTz *stats_reset,
-				   bool *visible)
+				   bool *visible, uint32 *cur_generation,
+				   PoolSettings *defaults)
 {
 	PoolEntry  *e = &pool_shared->pools[index];
 	bool		ok;
@@ -111,6 +114,11 @@ pool_read_identity(int index, uint32 generation, char *name, int *worker,
 			*created_at = e->created_at;
 		if (stats_reset)
 			*stats_reset = e->stats_reset;
+		if (defaults)
+		{
+			*cur_generation = e->generation;
+			pool_settings_resolve(defaults, &e->overrides, e->override_mask);
+		}
 	}
 	LWLockRelease(pool_shared->lock);
 	*visible = ok && pool_may_see(owner_role, server_oid);
@@ -174,14 +182,22 @@ pool_stats(PG_FUNCTION_ARGS)
 		int			worker;
 		int			waiting;
 		bool		visible;
+		uint32		generation;
+		PoolSettings defaults;
 		int			j = 0;
 
 		/* a pool whose server was dropped shows only its closing connections */
 		if (e->dropped ||
 			!pool_read_identity(i, 0, name, &worker, &created_at, &stats_reset,
-								&visible))
+								&visible, &generation, &defaults))
 			continue;
 		pool_entry_read_state(e, &state);
+		if (state.state_generation != generation)
+		{
+			/* its worker has not seen it yet: what it starts with */
+			memset(&state, 0, sizeof(state));
+			state.settings = defaults;
+		}
 		waiting = pg_atomic_read_u32(&e->waiting);
 
 		memset(nulls, 0, sizeof(nulls));
@@ -233,7 +249,7 @@ pool_stats(PG_FUNCTION_ARGS)
 										 &nulls[j]);
 		j++;
 		if (state.last_error[0] != '\0' && visible)
-			values[j] = CStringGetTextDatum(state.last_error);
+			values[j] = CStringGetTextDatum(pool_valid_text(state.last_error));
 		else
 			nulls[j] = true;
 		j++;
@@ -241,6 +257,8 @@ pool_stats(PG_FUNCTION_ARGS)
 		j++;
 		values[j] = pool_timestamp_datum(stats_reset, &nulls[j]);
 		j++;
+		/* added in 1.1: new columns go last */
+		values[j++] = Int32GetDatum(s->max_row_size);
 		Assert(j == POOL_STATS_COLS);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -270,6 +288,7 @@ pool_connections(PG_FUNCTION_ARGS)
 		char		name[POOL_NAME_LEN];
 		int			worker;
 		bool		visible;
+		bool		holder_visible;
 		int			j = 0;
 
 		if (!pool_shared->slots[i].in_use)
@@ -279,7 +298,7 @@ pool_connections(PG_FUNCTION_ARGS)
 			copy.pool_index >= pool_shared->max_pools)
 			continue;
 		if (!pool_read_identity(copy.pool_index, copy.pool_generation, name,
-								&worker, NULL, NULL, &visible))
+								&worker, NULL, NULL, &visible, NULL, NULL))
 			continue;
 
 		memset(nulls, 0, sizeof(nulls));
@@ -288,11 +307,15 @@ pool_connections(PG_FUNCTION_ARGS)
 		values[j++] = CStringGetTextDatum(name);
 		values[j++] = Int32GetDatum(worker + 1);
 		values[j++] = CStringGetTextDatum(slot_state_names[copy.state]);
+		/* who holds it, and under which handle: its role's business */
+		holder_visible = read_all ||
+			(OidIsValid(copy.holder_role) &&
+			 has_privs_of_role(GetUserId(), copy.holder_role));
 		values[j] = Int32GetDatum(copy.holder_pid);
-		nulls[j] = copy.holder_pid == 0;
+		nulls[j] = copy.holder_pid == 0 || !holder_visible;
 		j++;
 		values[j] = Int64GetDatum((int64) copy.handle);
-		nulls[j] = copy.handle == 0;
+		nulls[j] = copy.handle == 0 || !holder_visible;
 		j++;
 		values[j] = Int32GetDatum(copy.remote_pid);
 		nulls[j] = copy.remote_pid == 0;
@@ -316,8 +339,7 @@ pool_connections(PG_FUNCTION_ARGS)
 		values[j++] = Int64GetDatum(copy.queries);
 		if (query[0] == '\0')
 			nulls[j] = true;
-		else if (read_all ||
-				 (visible && has_privs_of_role(GetUserId(), copy.holder_role)))
+		else if (read_all || (visible && holder_visible))
 		{
 			char	   *clipped = pgstat_clip_activity(query);
 

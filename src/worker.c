@@ -33,6 +33,11 @@
  */
 #include "postgres.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <sys/resource.h>
+
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/pg_bitutils.h"
@@ -103,6 +108,29 @@ pool_register_workers(void)
 		worker.bgw_main_arg = Int32GetDatum(i);
 		RegisterBackgroundWorker(&worker);
 	}
+}
+
+/*
+ * A copy of text that came from a remote (or from libpq's account of one)
+ * fit for the server log: control characters, which could start lines that
+ * look like the server's own, become spaces, and it is cut at
+ * POOL_LOG_TEXT_LEN bytes.
+ */
+char *
+pool_log_text(const char *s)
+{
+	size_t		len;
+	char	   *copy;
+	char	   *p;
+
+	if (s == NULL)
+		return NULL;
+	len = strnlen(s, POOL_LOG_TEXT_LEN);
+	copy = pnstrdup(s, len);
+	for (p = copy; *p; p++)
+		if ((unsigned char) *p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	return copy;
 }
 
 /* ----------------------------------------------------------------
@@ -176,13 +204,18 @@ pool_cancel_want(WConn *conn, uint32 events)
 					  &conn->cancel_pos, &conn->cancel_events, events);
 }
 
+/* the connection whose socket is being added, while the set is built */
+static WConn *wes_adding = NULL;
+static bool wes_adding_cancel = false;
+
 static void
-pool_wes_rebuild(void)
+pool_wes_build(void)
 {
 	dlist_iter	iter;
 
 	if (wes != NULL)
 		FreeWaitEventSet(wes);
+	wes = NULL;
 	wes = CreateWaitEventSet(pool_worker_cxt, wes_size);
 	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
@@ -193,15 +226,77 @@ pool_wes_rebuild(void)
 
 		conn->wes_pos = -1;
 		conn->cancel_pos = -1;
+		wes_adding = conn;
+		wes_adding_cancel = false;
 		if (conn->events != 0 && conn->sock != PGINVALID_SOCKET)
 			conn->wes_pos = AddWaitEventToSet(wes, conn->events, conn->sock,
 											  NULL, conn);
+		wes_adding_cancel = true;
 		if (conn->cancel_conn != NULL && conn->cancel_events != 0 &&
 			conn->cancel_sock != PGINVALID_SOCKET)
 			conn->cancel_pos = AddWaitEventToSet(wes, conn->cancel_events,
 												 conn->cancel_sock, NULL, conn);
 	}
+	wes_adding = NULL;
 	wes_needs_rebuild = false;
+}
+
+/*
+ * Build the wait set anew.  A socket the kernel refuses (epoll_ctl fails)
+ * costs its own connection, not the worker: that connection (or its cancel
+ * connection) is dropped and the set built again without it.  Should the
+ * set itself not be made (no file descriptor left), the worker logs it and
+ * tries again shortly.
+ */
+static void
+pool_wes_rebuild(void)
+{
+	volatile bool built = false;
+
+	while (!built)
+	{
+		WConn	   *culprit;
+		bool		culprit_cancel;
+
+		PG_TRY();
+		{
+			pool_wes_build();
+			built = true;
+		}
+		PG_CATCH();
+		{
+			culprit = wes_adding;
+			culprit_cancel = wes_adding_cancel;
+			wes_adding = NULL;
+			if (culprit != NULL && culprit_cancel)
+			{
+				/* the cancel goes; the cleaning deadline covers the rest */
+				EmitErrorReport();
+				FlushErrorState();
+				pool_cancel_forget_socket(culprit);
+				PQfinish(culprit->cancel_conn);
+				ReleaseExternalFD();
+				culprit->cancel_conn = NULL;
+				culprit->cancel_sent = false;
+			}
+			else if (culprit != NULL)
+			{
+				current_conn = culprit;
+				pool_recover();
+			}
+			else
+			{
+				EmitErrorReport();
+				FlushErrorState();
+				pg_usleep(100000L);
+				CHECK_FOR_INTERRUPTS();
+				if (ShutdownRequestPending)
+					proc_exit(1);
+			}
+			wes_needs_rebuild = true;
+		}
+		PG_END_TRY();
+	}
 }
 
 /* ----------------------------------------------------------------
@@ -249,7 +344,29 @@ pool_set_blocked(WRequest *req, bool is_blocked)
 bool
 pool_request_output_full(WRequest *req)
 {
-	return req->send_pending && req->building.len >= POOL_FLUSH_THRESHOLD;
+	return (req->send_pending && req->building.len >= POOL_FLUSH_THRESHOLD) ||
+		req->big_row != NULL;
+}
+
+/*
+ * Did the queue take a message?  If not, the request waits for room (and is
+ * retried on every latch wake-up), or the backend detached and the request
+ * is abandoned.
+ */
+static bool
+pool_request_sent(WRequest *req, shm_mq_result res)
+{
+	if (res == SHM_MQ_WOULD_BLOCK)
+	{
+		pool_set_blocked(req, true);
+		return false;
+	}
+	if (res == SHM_MQ_DETACHED)
+	{
+		pool_request_abandon(req);
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -269,40 +386,63 @@ pool_request_flush(WRequest *req, bool final)
 		{
 			res = shm_mq_send(req->out, req->sending.len, req->sending.data,
 							  true, true);
-			if (res == SHM_MQ_WOULD_BLOCK)
-			{
-				pool_set_blocked(req, true);
+			if (!pool_request_sent(req, res))
 				return;
-			}
-			if (res == SHM_MQ_DETACHED)
-			{
-				pool_request_abandon(req);
-				return;
-			}
 			req->send_pending = false;
 			resetStringInfo(&req->sending);
 		}
-		if (req->building.len == 0)
-			break;
-		/* a partial batch waits for more, unless this is the end */
-		if (!final && req->state != WR_FINISHING &&
-			req->building.len < POOL_FLUSH_THRESHOLD)
-			break;
 
-		/* swap the buffers: what was built goes out */
+		/*
+		 * What was built goes out (swapping the buffers): a partial batch
+		 * waits for more, unless this is the end or a large row follows. What
+		 * was built while a large row was partly in the queue comes after it.
+		 */
+		if (req->building.len > 0 && !req->big_started &&
+			(final || req->state == WR_FINISHING || req->big_row != NULL ||
+			 req->building.len >= POOL_FLUSH_THRESHOLD))
 		{
 			StringInfoData tmp = req->sending;
 
 			req->sending = req->building;
 			req->building = tmp;
+			req->send_pending = true;
+			continue;
 		}
-		req->send_pending = true;
+
+		/* then a large row, straight from libpq's result */
+		if (req->big_row != NULL)
+		{
+			res = shm_mq_sendv(req->out, req->big_iov, req->big_iovcnt,
+							   true, true);
+			req->big_started = true;
+			if (!pool_request_sent(req, res))
+				return;
+			pool_request_drop_big_row(req);
+			continue;
+		}
+		break;
 	}
 	pool_set_blocked(req, false);
 
 	if (req->state == WR_FINISHING && !req->send_pending &&
 		req->building.len == 0)
 		pool_request_release(req);
+}
+
+/*
+ * Let go of a large row (sent, or no longer wanted).
+ */
+void
+pool_request_drop_big_row(WRequest *req)
+{
+	if (req->big_row == NULL)
+		return;
+	PQclear(req->big_row);
+	req->big_row = NULL;
+	pfree(req->big_iov);
+	req->big_iov = NULL;
+	req->big_iovcnt = 0;
+	req->big_started = false;
 }
 
 /*
@@ -315,6 +455,15 @@ pool_request_done(WRequest *req)
 	req->state = WR_FINISHING;
 	if (req->failed)
 	{
+		/*
+		 * A large row still waiting for the queue is not delivered: the error
+		 * comes in its place (nothing is read while one waits, so a request
+		 * ends with one pending only when it fails) -- unless part of it is
+		 * in the queue already: it is finished first, since a message once
+		 * started cannot be taken back.
+		 */
+		if (!req->big_started)
+			pool_request_drop_big_row(req);
 		appendBinaryStringInfo(&req->building, req->error.data,
 							   req->error.len);
 		if (req->pool != NULL)
@@ -367,6 +516,7 @@ pool_request_release(WRequest *req)
 	WPeer	   *peer = req->peer;
 
 	pool_set_blocked(req, false);
+	pool_request_drop_big_row(req);
 	if (peer->requests[req->lane_no] == req)
 		peer->requests[req->lane_no] = NULL;
 	pg_write_barrier();
@@ -436,10 +586,12 @@ pool_request_parse(WRequest *req, const char *data, Size len)
 	memcpy(copy, data, len);
 	copy[len] = '\0';
 
-	if (len < 1 + 4 * sizeof(uint32) + sizeof(uint64))
+	if (len < 1 + 5 * sizeof(uint32) + sizeof(uint64))
 		return false;
 	req->kind = *p++;
 	req->role = (Oid) pool_get_uint32(p);
+	p += sizeof(uint32);
+	req->superuser = (pool_get_uint32(p) & POOL_REQ_FLAG_SUPERUSER) != 0;
 	p += sizeof(uint32);
 	req->pool_index = (int) pool_get_uint32(p);
 	p += sizeof(uint32);
@@ -538,6 +690,8 @@ pool_request_read(WRequest *req)
 		return;
 	}
 	req->may_change_state = pool_sql_may_change_state(req->sql);
+	if (req->kind == POOL_REQ_CHECKOUT && pool_role_at_limit(req))
+		return;
 	pool_enqueue(req->pool, req, false);
 }
 
@@ -561,7 +715,9 @@ pool_peer_handle_conn(WPeer *peer, uint64 handle)
 
 /*
  * A request on a reserved connection: a command, or its check-in.  The
- * handle must be one this session holds.
+ * handle must be one this session holds, and the request must run for the
+ * role that took it, with the superuser status it had then (the backend
+ * checks this too).
  */
 static void
 pool_request_on_handle(WRequest *req)
@@ -574,6 +730,18 @@ pool_request_on_handle(WRequest *req)
 						   psprintf("connection of handle " UINT64_FORMAT " is gone",
 									req->handle),
 						   "It was closed after its remote connection failed, or checked in.",
+						   NULL);
+		pool_request_done(req);
+		return;
+	}
+	if (req->role != conn->reserved_role ||
+		(req->superuser != conn->reserved_superuser &&
+		 req->kind != POOL_REQ_CHECKIN))
+	{
+		pool_request_error(req, "42501",
+						   psprintf("permission denied for handle " UINT64_FORMAT,
+									req->handle),
+						   "A handle may be used only by the role that checked it out.",
 						   NULL);
 		pool_request_done(req);
 		return;
@@ -691,7 +859,7 @@ pool_peer_attach(WPeer *peer, int seg)
 static void
 pool_peer_lane(WPeer *peer, int lane_no)
 {
-	int			seg = lane_no / POOL_LANES_PER_SEGMENT;
+	int			seg = pool_lane_segment(lane_no);
 	PoolLane   *lane;
 	WRequest   *req;
 	MemoryContext cxt;
@@ -699,7 +867,7 @@ pool_peer_lane(WPeer *peer, int lane_no)
 	if (peer->segments[seg] == NULL && !pool_peer_attach(peer, seg))
 		return;
 	lane = pool_lane(dsm_segment_address(peer->segments[seg]),
-					 lane_no % POOL_LANES_PER_SEGMENT);
+					 pool_lane_in_segment(lane_no));
 
 	req = peer->requests[lane_no];
 	if (req != NULL)
@@ -1000,7 +1168,8 @@ pool_recover(void)
 	RESUME_INTERRUPTS();
 
 	ereport(LOG,
-			(errmsg("pool worker recovered from an error: %s", edata->message)));
+			(errmsg("pool worker recovered from an error: %s",
+					pool_log_text(edata->message))));
 
 	current_conn = NULL;
 	current_request = NULL;
@@ -1072,11 +1241,46 @@ pool_handle_socket_events(int n)
 	}
 }
 
+/*
+ * Bound the worker's private memory (pool.worker_memory): libpq allocates
+ * what a remote says its next message needs, so without a bound a few
+ * hostile remotes could have the kernel kill the worker, and with it every
+ * session of the server.  With one, the allocation fails: libpq drops that
+ * connection, or palloc raises an error the loop recovers from.
+ */
+static void
+pool_apply_memory_limit(void)
+{
+	static bool have_original = false;
+	static struct rlimit original;
+	struct rlimit lim;
+
+	if (!have_original)
+	{
+		if (getrlimit(RLIMIT_DATA, &original) != 0)
+			return;
+		have_original = true;
+	}
+	lim = original;
+	if (pool_worker_memory > 0)
+	{
+		rlim_t		want = (rlim_t) pool_worker_memory * 1024;
+
+		if (original.rlim_max == RLIM_INFINITY || want < original.rlim_max)
+			lim.rlim_cur = want;
+	}
+	if (setrlimit(RLIMIT_DATA, &lim) != 0)
+		ereport(LOG,
+				(errmsg("pool worker %d could not set its memory limit: %m",
+						my_index + 1)));
+}
+
 static void
 pool_reload(void)
 {
 	ConfigReloadPending = false;
 	ProcessConfigFile(PGC_SIGHUP);
+	pool_apply_memory_limit();
 	pool_reload_settings();
 }
 
@@ -1102,6 +1306,9 @@ pool_worker_forget(int w)
 			if ((slot->state == POOL_SLOT_ACTIVE || slot->handle != 0) &&
 				e->in_use && e->generation == slot->pool_generation)
 				pg_atomic_fetch_add_u64(&e->checkins, 1);
+			if (OidIsValid(slot->held_role))
+				pool_role_release(slot->held_role);
+			slot->held_role = InvalidOid;
 			pool_begin_write(&slot->changecount);
 			slot->state = POOL_SLOT_EMPTY;
 			slot->holder_pid = 0;
@@ -1171,12 +1378,24 @@ pool_worker_main(Datum main_arg)
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	/* a cancel has nothing to cancel here, and must not drop every pool */
 	pqsignal(SIGINT, SIG_IGN);
+	/* lookups of host names signal when they are done */
+	pool_resolver_init();
 	BackgroundWorkerUnblockSignals();
 
 	/* No database: this makes us visible in pg_stat_activity. */
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("pool worker");
 
+#ifdef __GLIBC__
+
+	/*
+	 * Large blocks (libpq's buffers and results for large rows) are mapped
+	 * and unmapped, so that memory returns once a connection that received a
+	 * large row closes; glibc would otherwise raise the threshold after the
+	 * first large block is freed, and keep later ones in its heap.
+	 */
+	mallopt(M_MMAP_THRESHOLD, POOL_MMAP_THRESHOLD);
+#endif
 	pool_worker_cxt = AllocSetContextCreate(TopMemoryContext, "pool worker",
 											ALLOCSET_DEFAULT_SIZES);
 	loop_cxt = AllocSetContextCreate(pool_worker_cxt, "pool worker loop",
@@ -1189,6 +1408,8 @@ pool_worker_main(Datum main_arg)
 	pool_slot_conns = palloc0(sizeof(WConn *) * pool_shared->max_connections);
 	wes_size = 2 + 2 * pool_shared->max_connections;
 	occurred = palloc0(sizeof(WaitEvent) * wes_size);
+
+	pool_apply_memory_limit();
 
 	/* Anything a previous incarnation of this worker left behind is gone. */
 	pool_worker_forget(my_index);
@@ -1274,6 +1495,8 @@ pool_worker_main(Datum main_arg)
 
 			PG_TRY();
 			{
+				pool_conns_resolved();
+				(void) pool_lookups_collect();
 				pool_process_doorbell();
 				pool_retry_blocked();
 			}

@@ -22,9 +22,28 @@
 #include "libpq-fe.h"
 
 #include "pool.h"
+#include "scan.h"
 
 /* Flush a response message once this much is buffered. */
 #define POOL_FLUSH_THRESHOLD	(POOL_RESPONSE_QUEUE_SIZE / 4)
+
+/*
+ * A row larger than this goes to the queue straight from libpq's result;
+ * a connection that received one is closed after its checkout, so that
+ * libpq's input buffer, which never shrinks, does not keep the memory.
+ */
+#define POOL_BIG_ROW_BYTES		POOL_FLUSH_THRESHOLD
+#define POOL_RECYCLE_ROW_BYTES	(8 * 1024 * 1024)
+
+/* Allocations from this size on are mapped on their own (glibc). */
+#define POOL_MMAP_THRESHOLD		(256 * 1024)
+
+/*
+ * What the kernel may have received beyond the message libpq is reading
+ * (its socket buffer, and one read), on top of max_row_size, before the
+ * remote is taken to send a message larger than max_row_size.
+ */
+#define POOL_RECEIVE_SLACK		(8 * 1024 * 1024)
 
 /*
  * An idle connection's socket is watched, so a remote that closes it is seen
@@ -32,6 +51,21 @@
  * out, in case its end of the connection went away in between.
  */
 #define POOL_RECHECK_IDLE_MS	1000
+
+/* Longest remote text the worker writes into the server log. */
+#define POOL_LOG_TEXT_LEN		1024
+
+/*
+ * What resets a connection fully before it passes to another local role,
+ * whatever reset_query says.
+ */
+#define POOL_FULL_RESET			"DISCARD ALL"
+
+/*
+ * How often a pool looks again at waiters passed over because their role
+ * holds pool.max_role_connections already.
+ */
+#define POOL_ROLE_RECHECK_MS	50
 
 /* How long a connection may take to come back clean after a request. */
 #define POOL_CLEANUP_TIMEOUT_MS 10000
@@ -109,7 +143,8 @@ typedef struct WConn
 	WPool	   *pool;
 	int			slot_index;
 	PoolSlot   *slot;
-	PGconn	   *conn;
+	PGconn	   *conn;			/* NULL while its host names are resolved */
+	struct PoolLookup *lookup;	/* resolving them, or NULL */
 	pgsocket	sock;			/* socket registered in the wait set */
 	int			wes_pos;		/* -1 when not in the set */
 	uint32		events;			/* socket events wanted, 0 for none */
@@ -121,17 +156,28 @@ typedef struct WConn
 	TimestampTz expires_at;		/* max_lifetime, with its random part; 0 for
 								 * never */
 	TimestampTz checked_out_at;
-	bool		counted;		/* its checkout is counted, its check-in not yet */
+	bool		counted;		/* its checkout is counted, its check-in not
+								 * yet */
 	bool		leak_reported;
 	bool		doomed;			/* pool.reset(): close at check-in */
+	bool		revoked;		/* may not serve even its holder any more */
+	bool		used_password;	/* it authenticated with a password */
+	bool		is_tcp;			/* its socket is TCP (bytes are counted) */
+	uint64		results;		/* results and notices libpq gave, ever */
+	uint64		results_at_check;	/* ... when bytes were last counted */
+	uint64		received_at_check;	/* bytes received then */
+	uint64		received_mark;	/* bytes received when libpq last gave one */
+	Oid			held_role;		/* the role it counts against, or InvalidOid */
 	bool		dirty;			/* session state may have changed */
 	bool		reserved;		/* checked out by a session (pool.checkout) */
 	uint64		handle;			/* its handle while reserved */
+	Oid			reserved_role;	/* whose it is while reserved, and whether */
+	bool		reserved_superuser; /* that role was a superuser */
 	struct WPeer *peer;			/* the session holding it */
 	struct WRequest *parked;	/* its next command, waiting for cleaning */
 	dlist_node	peer_node;		/* in peer->reserved */
-	bool		used_since_reset;	/* served a request since its last reset */
-	Oid			last_role;		/* local role of its last request */
+	Oid			state_role;		/* local role whose session state may be left
+								 * on it; InvalidOid after a full reset */
 	bool		rollback_sent;
 	bool		reset_sent;
 
@@ -172,6 +218,9 @@ typedef struct WRequest
 
 	char		kind;
 	Oid			role;			/* local role the request runs for */
+	bool		superuser;		/* whether that role is a superuser */
+	bool		holds_role;		/* counted against role's limit, not yet
+								 * against a connection's */
 	uint64		handle;			/* reserved connection to run on, or 0 */
 	int			pool_index;
 	uint32		pool_generation;
@@ -190,6 +239,16 @@ typedef struct WRequest
 	StringInfoData building;	/* records not yet handed to the queue */
 	StringInfoData sending;		/* a message the queue did not take yet */
 	bool		send_pending;
+
+	/*
+	 * A large row goes to the queue straight from libpq's result, not through
+	 * `building`, so that the worker never holds a third copy of it: the
+	 * result, and the pieces of the message, until the queue took it.
+	 */
+	PGresult   *big_row;
+	shm_mq_iovec *big_iov;
+	int			big_iovcnt;
+	bool		big_started;	/* part of it is in the queue already */
 	StringInfoData error;		/* the final error record, if any */
 	char	   *tag;			/* last command tag */
 } WRequest;
@@ -221,11 +280,13 @@ extern void pool_cancel_want(WConn *conn, uint32 events);
 extern void pool_conn_forget_socket(WConn *conn);
 extern void pool_cancel_forget_socket(WConn *conn);
 extern void pool_wes_dirty(void);
+extern char *pool_log_text(const char *s);
 extern void pool_request_error(WRequest *req, const char *sqlstate,
 							   const char *message, const char *detail,
 							   const char *hint);
 extern bool pool_request_output_full(WRequest *req);
 extern void pool_request_flush(WRequest *req, bool final);
+extern void pool_request_drop_big_row(WRequest *req);
 extern void pool_request_done(WRequest *req);
 extern void pool_request_retry(WRequest *req);
 extern void pool_checkin(WConn *conn);
@@ -247,8 +308,23 @@ extern char *pool_admin(WPool *pool, char kind);
 extern TimestampTz pool_next_deadline(void);
 extern void pool_fire_due(void);
 extern void pool_reload_settings(void);
+extern void pool_forget_failure(WPool *pool);
+extern bool pool_role_at_limit(WRequest *req);
+
+/* resolve.c */
+typedef struct PoolLookup PoolLookup;
+extern void pool_resolver_init(void);
+extern PoolLookup *pool_lookup_start(const char *const *keywords,
+									 const char *const *values);
+extern bool pool_lookup_done(PoolLookup *l);
+extern bool pool_lookup_result(PoolLookup *l, const char ***keywords,
+							   const char ***values, char **error);
+extern void pool_lookup_free(PoolLookup *l);
+extern int	pool_lookups_collect(void);
 
 /* remote.c */
+extern int	pool_nresolving;
+extern void pool_conns_resolved(void);
 extern WConn *pool_conn_open(WPool *pool, bool reclaim, char **why);
 extern void pool_conn_event(WConn *conn, pgsocket fd, uint32 events);
 extern void pool_conn_start_request(WConn *conn, WRequest *req);
@@ -259,6 +335,9 @@ extern void pool_conn_abandon(WConn *conn);
 extern void pool_conn_close(WConn *conn, PoolCloseReason reason);
 extern void pool_conn_timeout(WConn *conn);
 extern WConn *pool_take_idle(WPool *pool);
+extern void pool_conn_revoke(WConn *conn);
+extern void pool_conn_set_hold(WConn *conn, Oid role);
+extern void pool_conn_release_hold(WConn *conn);
 extern void pool_conn_reserve(WConn *conn, WRequest *req);
 extern void pool_conn_unreserve(WConn *conn);
 extern bool pool_reclaim_idle(WPool *pool);
@@ -266,7 +345,6 @@ extern void pool_slot_set_state(WConn *conn, PoolSlotState state,
 								WRequest *req);
 extern void pool_append_result_error(StringInfo buf, const PGresult *res,
 									 char type);
-extern bool pool_sql_may_change_state(const char *sql);
 extern TimestampTz pool_conn_expiry(WPool *pool, TimestampTz connected_at);
 
 #endif							/* POOL_WORKER_H */

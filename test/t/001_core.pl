@@ -91,7 +91,7 @@ is( $local->safe_psql(
 	'the good pool still answers');
 
 # The non-superuser rule: a password must be given and used.
-$local->safe_psql('postgres', 'CREATE ROLE alice LOGIN');
+$local->safe_psql('postgres', 'CREATE ROLE alice LOGIN; GRANT USAGE ON FOREIGN DATA WRAPPER pool TO alice');
 ($rc, $out, $err) = $local->psql('postgres',
 	"SET ROLE alice; SELECT * FROM pool.query('" . socket_target($remote)
 	  . " password=secret', 'SELECT 1') AS t(x int)");

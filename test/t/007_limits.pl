@@ -15,7 +15,8 @@ use Test::More;
 my $remote = pool_remote('remote');
 my $local = pool_local('local',
 	conf => "pool.max_pools = 2\npool.max_connections = 2\n"
-	  . "pool.pool_size = 1\npool.max_overflow = 0\npool.checkout_timeout = '1s'\n");
+	  . "pool.pool_size = 1\npool.max_overflow = 0\npool.checkout_timeout = '1s'\n"
+	  . "pool.max_role_connections = 0\n");
 my $a = socket_target($remote, dbname => 'app');
 my $b = socket_target($remote, dbname => 'postgres');
 my $c = tcp_target($remote);

@@ -26,7 +26,7 @@ sub busy
 }
 
 # a superuser's pool and a non-superuser's pool of the same target
-$local->safe_psql('postgres', 'CREATE ROLE alice LOGIN');
+$local->safe_psql('postgres', 'CREATE ROLE alice LOGIN; GRANT USAGE ON FOREIGN DATA WRAPPER pool TO alice');
 is( $local->safe_psql(
 		'postgres',
 		"SELECT x FROM pool.query('$target', 'SELECT 1') AS t(x int);"

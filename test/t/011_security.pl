@@ -31,6 +31,7 @@ CREATE USER MAPPING FOR alice SERVER shard OPTIONS (user 'app', password '$secre
 CREATE USER MAPPING FOR bob SERVER shard OPTIONS (user 'app', password '$secret');
 CREATE USER MAPPING FOR alice SERVER shard_socket OPTIONS (user 'app', password '$secret');
 GRANT USAGE ON FOREIGN SERVER shard, shard_socket TO alice, bob;
+GRANT USAGE ON FOREIGN DATA WRAPPER pool TO alice, bob;
 });
 
 sub as_role

@@ -46,6 +46,8 @@ my $lat = tcp_target($remote, dbname => 'latin');
 
 $local->safe_psql('u8', qq{
 CREATE ROLE mallory LOGIN;
+-- may use connection strings: what it can do with them is what is tested
+GRANT USAGE ON FOREIGN DATA WRAPPER pool TO mallory;
 CREATE SERVER srv FOREIGN DATA WRAPPER pool OPTIONS (host '127.0.0.1', port '$port', dbname 'app');
 CREATE USER MAPPING FOR PUBLIC SERVER srv OPTIONS (user 'app', password 'secret');
 GRANT USAGE ON FOREIGN SERVER srv TO mallory;
