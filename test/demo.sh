@@ -79,6 +79,21 @@ CREATE USER MAPPING FOR PUBLIC SERVER demo_remote OPTIONS (user 'app', password 
 SELECT * FROM pool.query('demo_remote', 'SELECT count(*) FROM items') AS t(n bigint);
 SQL
 
+say "roles that are not superusers: a server they have USAGE on, or connection strings with USAGE on the wrapper"
+local_psql -d postgres -e <<SQL
+CREATE ROLE analyst LOGIN;
+GRANT USAGE ON FOREIGN SERVER demo_remote TO analyst;
+CREATE ROLE etl LOGIN;
+GRANT USAGE ON FOREIGN DATA WRAPPER pool TO etl;
+SQL
+as_user psql -X -q -h "$DIR" -p "$LOCAL_PORT" -U analyst -d postgres -e <<SQL || true
+SELECT * FROM pool.query('demo_remote', 'SELECT current_user, count(*) FROM items') AS t(remote_user text, n bigint);
+SELECT * FROM pool.query('$TARGET', 'SELECT 1') AS t(x int);   -- refused: no USAGE on the wrapper
+SQL
+as_user psql -X -q -h "$DIR" -p "$LOCAL_PORT" -U etl -d postgres -e <<SQL
+SELECT * FROM pool.query('$TARGET', 'SELECT current_user') AS t(remote_user text);
+SQL
+
 say "16 local sessions run 4,000 pooled queries at once"
 cat >"$DIR/demo.pgbench" <<SQL
 \set id random(1, 1000)
