@@ -22,7 +22,7 @@ OBJS = \
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 PGFILEDESC = "pool - shared pool of connections to remote PostgreSQL servers"
 
-PG_CPPFLAGS = -I$(libpq_srcdir)
+PG_CPPFLAGS = -I$(libpq_srcdir) -DPOOL_VERSION='"$(EXTVERSION)"'
 SHLIB_LINK_INTERNAL = $(libpq)
 
 REGRESS = pool_setup pool_query pool_errors pool_views pool_handles pool_fdw

@@ -194,13 +194,51 @@ pool_my_lane(int lane_no)
 }
 
 /*
+ * What a session waits for, as pg_stat_activity shows it: on 17 and later
+ * under names of our own (wait_event_type Extension), before that all as
+ * "Extension".
+ */
+typedef enum PoolWait
+{
+	POOL_WAIT_WORKER,			/* a worker to start */
+	POOL_WAIT_LANE,				/* a lane of its channel to come free */
+	POOL_WAIT_REQUEST,			/* room for its request in the queue */
+	POOL_WAIT_CHECKOUT,			/* a connection for pool.checkout */
+	POOL_WAIT_RESULT,			/* its command's connection and result */
+	POOL_WAITS
+} PoolWait;
+
+#ifdef POOL_HAVE_NAMED_WAIT_EVENTS
+static const char *const pool_wait_names[POOL_WAITS] = {
+	[POOL_WAIT_WORKER] = "PoolWorker",
+	[POOL_WAIT_LANE] = "PoolLane",
+	[POOL_WAIT_REQUEST] = "PoolRequest",
+	[POOL_WAIT_CHECKOUT] = "PoolCheckout",
+	[POOL_WAIT_RESULT] = "PoolResult",
+};
+static uint32 pool_wait_events[POOL_WAITS];
+#endif
+
+static uint32
+pool_wait_event(PoolWait which)
+{
+#ifdef POOL_HAVE_NAMED_WAIT_EVENTS
+	if (pool_wait_events[which] == 0)
+		pool_wait_events[which] = WaitEventExtensionNew(pool_wait_names[which]);
+	return pool_wait_events[which];
+#else
+	return PG_WAIT_EXTENSION;
+#endif
+}
+
+/*
  * Wait for something to happen on our latch, for at most timeout_ms.
  */
 static void
-pool_backend_wait(long timeout_ms)
+pool_backend_wait(long timeout_ms, PoolWait which)
 {
 	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					 timeout_ms, PG_WAIT_EXTENSION);
+					 timeout_ms, pool_wait_event(which));
 	ResetLatch(MyLatch);
 	CHECK_FOR_INTERRUPTS();
 }
@@ -281,7 +319,7 @@ pool_acquire_lane(void)
 							   POOL_MAX_LANES),
 					 errhint("Fetch or cancel the results of commands sent with pool.send.")));
 
-		pool_backend_wait(10);
+		pool_backend_wait(10, POOL_WAIT_LANE);
 	}
 }
 
@@ -320,7 +358,7 @@ pool_wait_for_worker(int w, PGPROC **proc)
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("pool worker %d is not running", w + 1),
 					 errhint("Check the server log for why it stopped.")));
-		pool_backend_wait(10);
+		pool_backend_wait(10, POOL_WAIT_WORKER);
 	}
 }
 
@@ -400,6 +438,7 @@ pool_call_start(PoolCall *call, int worker, StringInfo request)
 		pool_channel_flush_posts();
 
 	call->worker = worker;
+	call->kind = request->data[0];
 	call->worker_generation = pool_wait_for_worker(worker, &worker_proc);
 
 	call->lane_no = pool_acquire_lane();
@@ -434,7 +473,7 @@ pool_call_start(PoolCall *call, int worker, StringInfo request)
 		if (pg_atomic_read_u32(&pool_worker_info(worker)->generation) !=
 			call->worker_generation)
 			break;
-		pool_backend_wait(1000);
+		pool_backend_wait(1000, POOL_WAIT_REQUEST);
 		res = shm_mq_send(call->request, request->len, request->data,
 						  true, true);
 	}
@@ -583,7 +622,8 @@ pool_call_receive(PoolCall *call, char **data, Size *len)
 			return false;
 		}
 
-		pool_backend_wait(1000);
+		pool_backend_wait(1000, call->kind == POOL_REQ_CHECKOUT ?
+						  POOL_WAIT_CHECKOUT : POOL_WAIT_RESULT);
 	}
 }
 

@@ -136,11 +136,25 @@ pool_option_kind(const char *name)
 		return POOL_OPT_MAPPING_SUPERUSER;
 	if (pool_in_list(name, excluded_options))
 		return POOL_OPT_NONE;
+
+	/*
+	 * OAuth (18): libpq's built-in flow talks on stderr and waits for a
+	 * person, which a worker has neither of (dblink and postgres_fdw refuse
+	 * it too).
+	 */
+	if (strncmp(name, "oauth_", 6) == 0)
+		return POOL_OPT_NONE;
 	for (opt = pool_libpq_options(); opt->keyword != NULL; opt++)
 	{
+		if (strcmp(opt->keyword, name) != 0)
+			continue;
 		/* debug options, such as libpq's "D" ones, are not offered */
-		if (strcmp(opt->keyword, name) == 0)
-			return strchr(opt->dispchar, 'D') ? POOL_OPT_NONE : POOL_OPT_SERVER;
+		if (strchr(opt->dispchar, 'D'))
+			return POOL_OPT_NONE;
+		/* secrets ("*": the SCRAM keys of 18, say) go with the credentials */
+		if (strchr(opt->dispchar, '*'))
+			return POOL_OPT_MAPPING;
+		return POOL_OPT_SERVER;
 	}
 	return POOL_OPT_NONE;
 }
@@ -195,6 +209,22 @@ pool_fdw_validator(PG_FUNCTION_ARGS)
 		DefElem    *def = (DefElem *) lfirst(cell);
 		PoolOptionKind kind = pool_option_kind(def->defname);
 		char	   *value = defGetString(def);
+
+		/* on a server or a mapping: the role's own SCRAM keys (18) */
+		if (strcmp(def->defname, "use_scram_passthrough") == 0 &&
+			(catalog == ForeignServerRelationId ||
+			 catalog == UserMappingRelationId))
+		{
+#ifdef POOL_HAVE_SCRAM_PASSTHROUGH
+			(void) defGetBoolean(def);
+			continue;
+#else
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("option \"%s\" needs PostgreSQL 18 or later",
+							def->defname)));
+#endif
+		}
 
 		if (catalog == ForeignServerRelationId &&
 			(kind == POOL_OPT_SERVER || kind == POOL_OPT_SETTING))
@@ -300,6 +330,33 @@ pool_mapping_requires_password(UserMapping *um)
 }
 
 /*
+ * Does the pool of a server and user mapping authenticate the role with
+ * its own SCRAM keys (use_scram_passthrough, 18; the mapping's setting
+ * wins over the server's)?
+ */
+static bool
+pool_uses_scram_passthrough(ForeignServer *server, UserMapping *um)
+{
+	ListCell   *cell;
+
+	foreach(cell, um->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+
+		if (strcmp(def->defname, "use_scram_passthrough") == 0)
+			return defGetBoolean(def);
+	}
+	foreach(cell, server->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+
+		if (strcmp(def->defname, "use_scram_passthrough") == 0)
+			return defGetBoolean(def);
+	}
+	return false;
+}
+
+/*
  * What keeps a non-superuser from using a server and user mapping: the
  * name of an option only superusers may use, or "password" when the mapping
  * lacks the password it needs; NULL if nothing.
@@ -324,7 +381,9 @@ pool_config_problem(ForeignServer *server, UserMapping *um)
 		if (strcmp(def->defname, "password") == 0)
 			has_password = defGetString(def)[0] != '\0';
 	}
-	if (pool_mapping_requires_password(um) && !has_password)
+	/* with SCRAM pass-through, the role's own keys take the password's place */
+	if (pool_mapping_requires_password(um) && !has_password &&
+		!pool_uses_scram_passthrough(server, um))
 		return "password";
 	return NULL;
 }
@@ -332,19 +391,31 @@ pool_config_problem(ForeignServer *server, UserMapping *um)
 /*
  * What a non-superuser's connection must not pick up from the local
  * server's operating-system user: its default client certificate (libpq
- * looks for ~/.postgresql/postgresql.crt when sslcert is not set; a path that
- * cannot exist makes it go on without one), and its Kerberos credentials for
- * GSSAPI encryption.  A certificate a superuser put in the user mapping
- * stays.  (GSSAPI authentication itself never passes the password rule.)
+ * looks for ~/.postgresql/postgresql.crt when sslcert is not set), and its
+ * Kerberos credentials, for GSSAPI encryption or authentication.  From 16
+ * on, libpq refuses them itself (sslcertmode, require_auth: only password
+ * methods, before the connection completes); before, a certificate path
+ * that cannot exist makes libpq go on without one, and the worker's check
+ * of the password after connecting refuses the rest.  A certificate a
+ * superuser put in the user mapping stays.
  */
 void
-pool_append_nonsuperuser_options(StringInfo conninfo, bool has_sslcert)
+pool_append_nonsuperuser_options(StringInfo conninfo, bool has_sslcert,
+								 bool scram_passthrough)
 {
+#ifdef POOL_HAVE_REQUIRE_AUTH
+	if (!has_sslcert)
+		pool_append_option(conninfo, "sslcertmode", "disable");
+	pool_append_option(conninfo, "require_auth",
+					   scram_passthrough ? "scram-sha-256" :
+					   "password,md5,scram-sha-256");
+#else
 	if (!has_sslcert)
 	{
 		pool_append_option(conninfo, "sslcert", POOL_NO_CLIENT_CERT);
 		pool_append_option(conninfo, "sslkey", POOL_NO_CLIENT_CERT);
 	}
+#endif
 	pool_append_option(conninfo, "gssencmode", "disable");
 }
 
@@ -360,6 +431,7 @@ pool_server_config(ForeignServer *server, UserMapping *um, bool for_superuser,
 	StringInfoData conninfo;
 	ListCell   *cell;
 	bool		has_sslcert = false;
+	bool		passthrough = pool_uses_scram_passthrough(server, um);
 
 	memset(cfg, 0, sizeof(*cfg));
 	initStringInfo(&conninfo);
@@ -367,6 +439,8 @@ pool_server_config(ForeignServer *server, UserMapping *um, bool for_superuser,
 	{
 		DefElem    *def = (DefElem *) lfirst(cell);
 
+		if (strcmp(def->defname, "use_scram_passthrough") == 0)
+			continue;
 		if (pool_is_setting_name(def->defname))
 			pool_setting_parse(def->defname, defGetString(def),
 							   &cfg->overrides, &cfg->override_mask);
@@ -379,15 +453,26 @@ pool_server_config(ForeignServer *server, UserMapping *um, bool for_superuser,
 
 		if (strcmp(def->defname, "sslcert") == 0)
 			has_sslcert = true;
-		if (strcmp(def->defname, "password_required") != 0)
+		if (strcmp(def->defname, "password_required") != 0 &&
+			strcmp(def->defname, "use_scram_passthrough") != 0)
 			pool_append_option(&conninfo, def->defname, defGetString(def));
 	}
-	if (!for_superuser)
-		pool_append_nonsuperuser_options(&conninfo, has_sslcert);
+
+	/*
+	 * A superuser who set password_required 'false' on the mapping waived the
+	 * rule, and what keeps the server's own identity out with it.
+	 */
+	if (!for_superuser && (passthrough || pool_mapping_requires_password(um)))
+		pool_append_nonsuperuser_options(&conninfo, has_sslcert, passthrough);
+	else if (passthrough)
+		pool_append_option(&conninfo, "require_auth", "scram-sha-256");
 	/* as for connection strings: always this database's encoding */
 	pool_append_option(&conninfo, "client_encoding", GetDatabaseEncodingName());
 	cfg->for_superuser = for_superuser;
-	cfg->require_password = !for_superuser && pool_mapping_requires_password(um);
+	/* pass-through proves the role with its keys, under require_auth */
+	cfg->require_password = !for_superuser && !passthrough &&
+		pool_mapping_requires_password(um);
+	cfg->scram_passthrough = passthrough;
 	cfg->conninfo = conninfo.data;
 }
 
@@ -479,7 +564,7 @@ pool_check_server_usage(Oid serverid, text *target)
 {
 	AclResult	aclresult;
 
-	aclresult = pg_foreign_server_aclcheck(serverid, GetUserId(), ACL_USAGE);
+	aclresult = pool_server_aclcheck(serverid, GetUserId(), ACL_USAGE);
 	if (aclresult != ACLCHECK_OK)
 	{
 		ForeignServer *server = GetForeignServerExtended(serverid,
@@ -502,8 +587,7 @@ pool_check_fdw_usage(void)
 	ForeignDataWrapper *fdw = GetForeignDataWrapperByName("pool", true);
 
 	if (fdw == NULL ||
-		pg_foreign_data_wrapper_aclcheck(fdw->fdwid, GetUserId(),
-										 ACL_USAGE) != ACLCHECK_OK)
+		pool_fdw_aclcheck(fdw->fdwid, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to use a connection string as a target"),
@@ -544,7 +628,7 @@ pool_resolve_server(const char *servername, PoolTarget *result, Oid *serverid)
 						servername),
 				 errdetail("It belongs to foreign-data wrapper \"%s\".", fdw->fdwname)));
 
-	aclresult = pg_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE);
+	aclresult = pool_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
 	*serverid = server->serverid;
@@ -554,13 +638,21 @@ pool_resolve_server(const char *servername, PoolTarget *result, Oid *serverid)
 		pool_check_server_use(server, um);
 	pool_server_config(server, um, superuser(), &cfg);
 
-	/* server and mapping OIDs are only unique within a database */
-	key = psprintf("server=%u mapping=%u database=%u", server->serverid,
-				   um->umid, MyDatabaseId);
+	/*
+	 * Server and mapping OIDs are only unique within a database.  A pool
+	 * whose connections authenticate with the SCRAM keys of its role's
+	 * sessions is that role's alone.
+	 */
+	if (cfg.scram_passthrough)
+		key = psprintf("server=%u mapping=%u database=%u scram_role=%u",
+					   server->serverid, um->umid, MyDatabaseId, GetUserId());
+	else
+		key = psprintf("server=%u mapping=%u database=%u", server->serverid,
+					   um->umid, MyDatabaseId);
 	name = pool_server_pool_name(server, um);
 	cfg.server_oid = server->serverid;
 	cfg.database_oid = MyDatabaseId;
-	cfg.owner_role = um->userid;
+	cfg.owner_role = cfg.scram_passthrough ? GetUserId() : um->userid;
 	cfg.uncommitted = pool_config_uncommitted(server->serverid, um->umid);
 	pool_find_or_create_configured(key, name, &cfg, result);
 

@@ -39,6 +39,12 @@
 
 #include "pool.h"
 
+#ifdef POOL_HAVE_SCRAM_PASSTHROUGH
+#include "common/base64.h"
+#include "common/scram-common.h"
+#include "libpq/libpq-be.h"
+#endif
+
 PG_FUNCTION_INFO_V1(pool_query);
 PG_FUNCTION_INFO_V1(pool_exec);
 PG_FUNCTION_INFO_V1(pool_pause);
@@ -65,6 +71,43 @@ pool_check_not_null(FunctionCallInfo fcinfo, int arg, const char *what)
 }
 
 /*
+ * Append this session's SCRAM keys to a request, base64 (18): a pool with
+ * use_scram_passthrough authenticates its role to the remote with them.
+ */
+static void
+pool_put_scram_keys(StringInfo buf)
+{
+#ifdef POOL_HAVE_SCRAM_PASSTHROUGH
+	const uint8 *keys[2];
+	int			i;
+
+	if (MyProcPort == NULL || !MyProcPort->has_scram_keys)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("SCRAM pass-through needs a session that authenticated with SCRAM"),
+				 errdetail("The pool's server or user mapping has use_scram_passthrough, but this session did not log in with a SCRAM password."),
+				 errhint("Connect with a password as a role whose password is stored as a SCRAM secret.")));
+	keys[0] = MyProcPort->scram_ClientKey;
+	keys[1] = MyProcPort->scram_ServerKey;
+	for (i = 0; i < 2; i++)
+	{
+		int			len = pg_b64_enc_len(SCRAM_MAX_KEY_LEN);
+		int			encoded;
+
+		enlargeStringInfo(buf, len + 1);
+		encoded = pg_b64_encode(keys[i], SCRAM_MAX_KEY_LEN,
+								buf->data + buf->len, len);
+		if (encoded < 0)
+			elog(ERROR, "could not encode a SCRAM key");
+		buf->len += encoded;
+		appendStringInfoChar(buf, '\0');
+	}
+#else
+	elog(ERROR, "SCRAM pass-through needs PostgreSQL 18");
+#endif
+}
+
+/*
  * Encode the request: kind, the role it runs for and whether that is a
  * superuser (given, since this may run where the catalogs cannot be read),
  * pool, handle, parameters out of band.
@@ -78,6 +121,7 @@ pool_build_request(StringInfo buf, char kind, PoolTarget *target,
 	bool	   *elem_nulls = NULL;
 	int			nparams = 0;
 	int			i;
+	bool		scram;
 
 	if (params != NULL)
 	{
@@ -97,8 +141,13 @@ pool_build_request(StringInfo buf, char kind, PoolTarget *target,
 
 	initStringInfo(buf);
 	appendStringInfoChar(buf, kind);
+	/* a pool that connects as the session's role needs its SCRAM keys */
+	scram = target->scram_passthrough && handle == 0 &&
+		(kind == POOL_REQ_QUERY || kind == POOL_REQ_EXEC ||
+		 kind == POOL_REQ_CHECKOUT);
 	pool_put_uint32(buf, role);
-	pool_put_uint32(buf, role_superuser ? POOL_REQ_FLAG_SUPERUSER : 0);
+	pool_put_uint32(buf, (role_superuser ? POOL_REQ_FLAG_SUPERUSER : 0) |
+					(scram ? POOL_REQ_FLAG_SCRAM : 0));
 	pool_put_uint32(buf, target->pool_index);
 	pool_put_uint32(buf, target->pool_generation);
 	appendBinaryStringInfo(buf, (char *) &handle, sizeof(uint64));
@@ -118,6 +167,8 @@ pool_build_request(StringInfo buf, char kind, PoolTarget *target,
 			appendStringInfoChar(buf, '\0');
 		}
 	}
+	if (scram)
+		pool_put_scram_keys(buf);
 }
 
 /*

@@ -53,10 +53,7 @@
 #ifndef POOL_H
 #define POOL_H
 
-#if PG_VERSION_NUM < 150000
-#error "pool requires PostgreSQL 15 or later"
-#endif
-
+#include "compat.h"
 #include "port/atomics.h"
 #include "storage/dsm.h"
 #include "storage/lwlock.h"
@@ -65,13 +62,6 @@
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/timestamp.h"
-
-/* This backend's index in the PGPROC array. */
-#if PG_VERSION_NUM >= 170000
-#define pool_my_procno() MyProcNumber
-#else
-#define pool_my_procno() (MyProc->pgprocno)
-#endif
 
 /* Compile-time limits. */
 #define POOL_MAX_WORKERS			16
@@ -182,6 +172,8 @@ typedef struct PoolEntry
 	bool		for_superuser;	/* opened for superusers (else never handed to
 								 * them, nor theirs to others) */
 	bool		require_password;	/* connections must have used a password */
+	bool		scram_passthrough;	/* connect with the SCRAM keys of the
+									 * role's sessions (18) */
 	bool		dropped;		/* its server was dropped: closing */
 	int			worker;			/* index of the worker serving it */
 	uint32		generation;		/* bumped each time the entry is reused */
@@ -397,6 +389,8 @@ typedef struct PoolLane
 
 /* Request flags, after the role. */
 #define POOL_REQ_FLAG_SUPERUSER	0x01	/* the role is a superuser */
+#define POOL_REQ_FLAG_SCRAM		0x02	/* the session's SCRAM keys follow the
+										 * parameters, base64, each \0-ended */
 
 /*
  * Response records.  A response message holds one or more records, each a
@@ -443,6 +437,7 @@ extern shm_mq *pool_lane_response_queue(PoolLane *lane);
 /* channel.c: backend side */
 typedef struct PoolCall
 {
+	char		kind;			/* of its request */
 	int			lane_no;
 	PoolLane   *lane;
 	int			worker;
@@ -470,6 +465,7 @@ typedef struct PoolTarget
 	int			pool_index;
 	uint32		pool_generation;
 	int			worker;
+	bool		scram_passthrough;	/* requests carry the session's SCRAM keys */
 	char		name[POOL_NAME_LEN];
 } PoolTarget;
 
@@ -481,6 +477,7 @@ typedef struct PoolServerConfig
 	uint32		override_mask;
 	bool		for_superuser;
 	bool		require_password;
+	bool		scram_passthrough;
 	Oid			server_oid;
 	Oid			database_oid;	/* of the server, or InvalidOid */
 	Oid			owner_role;
@@ -513,7 +510,8 @@ extern void pool_check_server_usage(Oid serverid, text *target);
 extern void pool_check_fdw_usage(void);
 extern bool pool_config_uncommitted(Oid serverid, Oid umid);
 extern void pool_append_nonsuperuser_options(StringInfo conninfo,
-											 bool has_sslcert);
+											 bool has_sslcert,
+											 bool scram_passthrough);
 
 /* A client certificate path that cannot exist: libpq then uses none. */
 #define POOL_NO_CLIENT_CERT		"/dev/null/pool-no-client-certificate"

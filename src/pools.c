@@ -46,6 +46,7 @@ static int	my_worker;
 static void pool_maintain(WPool *pool);
 static void pool_role_refuse(WRequest *req, int limit);
 static void pool_forget_error(WPool *pool);
+static void pool_wipe_scram_keys(WPool *pool);
 
 /*
  * Set up the table of pools for worker `worker`.
@@ -128,7 +129,10 @@ pool_load_config(WPool *pool)
 	pool->overrides = e->overrides;
 	pool->override_mask = e->override_mask;
 	pool->require_password = e->require_password;
+	pool->scram_passthrough = e->scram_passthrough;
 	LWLockRelease(pool_shared->lock);
+	if (!pool->scram_passthrough)
+		pool_wipe_scram_keys(pool);
 
 	opts = PQconninfoParse(conninfo, NULL);
 	memset(conninfo, 0, strlen(conninfo));
@@ -242,6 +246,7 @@ pool_get(int index, uint32 generation)
 		if (pool->nconns > 0 || pool->nwaiters > 0)
 			return NULL;
 		/* the entry was given to another target: forget the old pool */
+		pool_wipe_scram_keys(pool);
 		MemoryContextDelete(pool->cxt);
 		pools[index] = NULL;
 	}
@@ -587,6 +592,43 @@ pool_dispatch(WPool *pool)
 		pool->dispatching = false;
 	}
 	PG_END_TRY();
+}
+
+/*
+ * Keep the SCRAM keys a request of the pool's role brought, for the pool's
+ * next connections (a pool with use_scram_passthrough); the ones they
+ * replace are wiped.
+ */
+void
+pool_take_scram_keys(WPool *pool, const char *client_key,
+					 const char *server_key)
+{
+	if (!pool->scram_passthrough)
+		return;
+	if (pool->scram_client_key != NULL &&
+		strcmp(pool->scram_client_key, client_key) == 0 &&
+		strcmp(pool->scram_server_key, server_key) == 0)
+		return;
+	pool_wipe_scram_keys(pool);
+	pool->scram_client_key = MemoryContextStrdup(pool->cxt, client_key);
+	pool->scram_server_key = MemoryContextStrdup(pool->cxt, server_key);
+}
+
+/*
+ * Forget a pool's SCRAM keys, overwriting them first.
+ */
+static void
+pool_wipe_scram_keys(WPool *pool)
+{
+	if (pool->scram_client_key != NULL)
+	{
+		explicit_bzero(pool->scram_client_key, strlen(pool->scram_client_key));
+		explicit_bzero(pool->scram_server_key, strlen(pool->scram_server_key));
+		pfree(pool->scram_client_key);
+		pfree(pool->scram_server_key);
+	}
+	pool->scram_client_key = NULL;
+	pool->scram_server_key = NULL;
 }
 
 /*
@@ -1010,6 +1052,7 @@ pool_retire_if_stale(WPool *pool)
 	if (pool->nconns > 0 || pool->nwaiters > 0)
 		return false;
 	pools[pool->index] = NULL;
+	pool_wipe_scram_keys(pool);
 	MemoryContextDelete(pool->cxt);
 	return true;
 }

@@ -57,6 +57,8 @@ static void pool_conn_connect_poll(WConn *conn);
 static bool pool_conn_start_connect(WConn *conn, const char *const *keywords,
 									const char *const *values);
 static uint64 pool_conn_bytes_received(WConn *conn);
+static void pool_conn_options(WPool *pool, const char ***keywords,
+							  const char ***values);
 static bool pool_conn_socket_is_tcp(WConn *conn);
 static void pool_conn_give_back(WConn *conn, const char *why);
 static void pool_conn_account(WConn *conn);
@@ -70,7 +72,6 @@ static void pool_conn_pump_cleaning(WConn *conn);
 static void pool_conn_request_complete(WConn *conn);
 static void pool_cancel_start(WConn *conn);
 static void pool_cancel_event(WConn *conn);
-static void pool_cancel_finish(WConn *conn);
 static void pool_notice_receiver(void *arg, const PGresult *res);
 static void pool_conn_fail_parked(WConn *conn, const char *why);
 
@@ -232,8 +233,15 @@ pool_conn_open(WPool *pool, bool reclaim, char **why)
 {
 	WConn	   *conn;
 	int			slot_index;
+	const char **keywords;
+	const char **values;
 
 	*why = NULL;
+	if (pool->scram_passthrough && pool->scram_client_key == NULL)
+	{
+		*why = pstrdup("No session of the pool's role has brought its SCRAM keys yet.");
+		return NULL;
+	}
 	slot_index = pool_slot_claim(pool, pool->shared->worker);
 	if (slot_index < 0 && reclaim && pool_reclaim_idle(pool))
 		slot_index = pool_slot_claim(pool, pool->shared->worker);
@@ -268,15 +276,45 @@ pool_conn_open(WPool *pool, bool reclaim, char **why)
 	pool->nconnecting++;
 
 	/* names are resolved first, outside the loop; libpq connects then */
-	conn->lookup = pool_lookup_start(pool->keywords, pool->values);
+	pool_conn_options(pool, &keywords, &values);
+	conn->lookup = pool_lookup_start(keywords, values);
 	if (conn->lookup != NULL)
 	{
 		pool_nresolving++;
 		return conn;
 	}
-	if (!pool_conn_start_connect(conn, pool->keywords, pool->values))
+	if (!pool_conn_start_connect(conn, keywords, values))
 		return NULL;
 	return conn;
+}
+
+/*
+ * The options a new connection of a pool is opened with: its configuration,
+ * and the SCRAM keys of its role's sessions if it passes them through.  The
+ * arrays are the caller's (they are copied before libpq or a lookup keeps
+ * them).
+ */
+static void
+pool_conn_options(WPool *pool, const char ***keywords, const char ***values)
+{
+	int			n = 0;
+
+	if (!pool->scram_passthrough)
+	{
+		*keywords = pool->keywords;
+		*values = pool->values;
+		return;
+	}
+	while (pool->keywords[n] != NULL)
+		n++;
+	*keywords = palloc0(sizeof(char *) * (n + 3));
+	*values = palloc0(sizeof(char *) * (n + 3));
+	memcpy(*keywords, pool->keywords, sizeof(char *) * n);
+	memcpy(*values, pool->values, sizeof(char *) * n);
+	(*keywords)[n] = "scram_client_key";
+	(*values)[n++] = pool->scram_client_key;
+	(*keywords)[n] = "scram_server_key";
+	(*values)[n++] = pool->scram_server_key;
 }
 
 /*
@@ -405,7 +443,12 @@ pool_conn_connect_poll(WConn *conn)
 	}
 
 	/* Connected. */
-	if (pool->require_password && !PQconnectionUsedPassword(conn->conn))
+	if (pool->require_password &&
+		(!PQconnectionUsedPassword(conn->conn)
+#ifdef POOL_HAVE_REQUIRE_AUTH
+		 || PQconnectionUsedGSSAPI(conn->conn)
+#endif
+		 ))
 	{
 		pool_connect_failed(pool, "2F003", "password is required",
 							"Non-superuser cannot connect if the server does not request a password.",
@@ -1560,6 +1603,93 @@ pool_conn_close(WConn *conn, PoolCloseReason reason)
 }
 
 /*
+ * The socket of a cancel in progress, and closing it.
+ */
+pgsocket
+pool_cancel_socket(PoolCancelConn *c)
+{
+#ifdef POOL_HAVE_ASYNC_CANCEL
+	return PQcancelSocket(c);
+#else
+	return PQsocket(c);
+#endif
+}
+
+void
+pool_cancel_close(PoolCancelConn *c)
+{
+#ifdef POOL_HAVE_ASYNC_CANCEL
+	PQcancelFinish(c);
+#else
+	PQfinish(c);
+#endif
+}
+
+#ifdef POOL_HAVE_ASYNC_CANCEL
+
+/*
+ * Start cancelling the remote query with libpq's cancel request (17+): a
+ * connection of its own to the same address, no login, so that it works
+ * when the remote has no connection slot left.  Without a file descriptor
+ * for it, the cleaning deadline closes the connection instead.
+ */
+static void
+pool_cancel_start(WConn *conn)
+{
+	PGcancelConn *c;
+
+	if (!AcquireExternalFD())
+		return;
+	c = PQcancelCreate(conn->conn);
+	if (c == NULL || PQcancelStatus(c) == CONNECTION_BAD || !PQcancelStart(c))
+	{
+		ereport(DEBUG1,
+				(errmsg_internal("pool \"%s\": could not start cancelling remote pid %d: %s",
+								 conn->pool->shared->name, conn->remote_pid,
+								 c ? pool_log_text(PQcancelErrorMessage(c)) : "out of memory")));
+		if (c != NULL)
+			PQcancelFinish(c);
+		ReleaseExternalFD();
+		return;
+	}
+	conn->cancel_conn = c;
+	/* on its way: cleaning waits for it, so that it cannot hit the next query */
+	conn->cancel_sent = true;
+	pool_cancel_want(conn, WL_SOCKET_WRITEABLE);
+}
+
+/*
+ * The cancel request's socket is ready: go on; once the remote has it (it
+ * closes the connection), the connection's cleaning goes on.
+ */
+static void
+pool_cancel_event(WConn *conn)
+{
+	PostgresPollingStatusType st = PQcancelPoll(conn->cancel_conn);
+
+	pool_cancel_forget_socket(conn);	/* as in pool_conn_connect_poll */
+	if (st == PGRES_POLLING_READING)
+	{
+		pool_cancel_want(conn, WL_SOCKET_READABLE);
+		return;
+	}
+	if (st == PGRES_POLLING_WRITING)
+	{
+		pool_cancel_want(conn, WL_SOCKET_WRITEABLE);
+		return;
+	}
+	if (st != PGRES_POLLING_OK)
+		ereport(DEBUG1,
+				(errmsg_internal("pool \"%s\": could not cancel remote pid %d: %s",
+								 conn->pool->shared->name, conn->remote_pid,
+								 pool_log_text(PQcancelErrorMessage(conn->cancel_conn)))));
+	pool_cancel_finish(conn);
+	pool_conn_pump(conn);
+}
+
+#else							/* !POOL_HAVE_ASYNC_CANCEL */
+
+/*
  * Open a second connection to the very server a connection reached: with
  * several hosts (or a name with several addresses) the pool's parameters
  * could lead elsewhere, and the cancel would miss, or hit a process of the
@@ -1701,15 +1831,17 @@ pool_cancel_event(WConn *conn)
 	}
 }
 
+#endif							/* POOL_HAVE_ASYNC_CANCEL */
+
 /*
- * Close the cancel connection.
+ * Close the cancel in progress.
  */
-static void
+void
 pool_cancel_finish(WConn *conn)
 {
 	if (conn->cancel_conn == NULL)
 		return;
-	PQfinish(conn->cancel_conn);
+	pool_cancel_close(conn->cancel_conn);
 	ReleaseExternalFD();
 	conn->cancel_conn = NULL;
 	conn->cancel_sent = false;

@@ -296,14 +296,15 @@ pool_lookup_start(const char *const *keywords, const char *const *values)
 		;
 	l->keywords = palloc0(sizeof(char *) * (k + 4));
 	l->values = palloc0(sizeof(char *) * (k + 4));
+	/* copied: the pool's configuration may change while names resolve */
 	for (i = 0, k = 0; keywords[i] != NULL; i++)
 	{
 		if (strcmp(keywords[i], "host") == 0 ||
 			strcmp(keywords[i], "hostaddr") == 0 ||
 			strcmp(keywords[i], "port") == 0)
 			continue;
-		l->keywords[k] = keywords[i];
-		l->values[k] = values[i];
+		l->keywords[k] = pstrdup(keywords[i]);
+		l->values[k] = pstrdup(values[i]);
 		k++;
 	}
 
@@ -482,6 +483,14 @@ pool_lookup_free(PoolLookup *l)
 				freeaddrinfo(l->list[i]->ar_result);
 	}
 #endif
+	/* the copied options may hold a password or SCRAM keys */
+	if (l->values != NULL)
+	{
+		int			i;
+
+		for (i = 0; l->keywords[i] != NULL; i++)
+			explicit_bzero((char *) l->values[i], strlen(l->values[i]));
+	}
 	MemoryContextDelete(l->cxt);
 }
 

@@ -64,10 +64,12 @@ static uint64 target_cache_clock = 0;
  * apart).
  */
 static bool
-pool_option_is_secret(const char *keyword)
+pool_option_is_secret(const PQconninfoOption *opt)
 {
-	return strcmp(keyword, "password") == 0 ||
-		strcmp(keyword, "sslpassword") == 0;
+	/* libpq marks its secrets "*": passwords, and the SCRAM keys of 18 */
+	return strchr(opt->dispchar, '*') != NULL ||
+		strcmp(opt->keyword, "password") == 0 ||
+		strcmp(opt->keyword, "sslpassword") == 0;
 }
 
 /*
@@ -120,7 +122,7 @@ pool_canonicalize(const char *conninfo, bool need_password,
 	PQconninfoOption *opt;
 	char	   *parse_error = NULL;
 	bool		has_password = false;
-	bool		replication = false;
+	const char *unsupported = NULL;
 
 	opts = PQconninfoParse(conninfo, &parse_error);
 	if (opts == NULL)
@@ -160,9 +162,10 @@ pool_canonicalize(const char *conninfo, bool need_password,
 			continue;
 		if (strcmp(opt->keyword, "client_encoding") == 0)
 			continue;			/* always this database's encoding */
-		if (strcmp(opt->keyword, "replication") == 0)
+		if (strcmp(opt->keyword, "replication") == 0 ||
+			strncmp(opt->keyword, "oauth_", 6) == 0)
 		{
-			replication = true;
+			unsupported = pstrdup(opt->keyword);
 			continue;
 		}
 		if (strcmp(opt->keyword, "password") == 0)
@@ -170,15 +173,16 @@ pool_canonicalize(const char *conninfo, bool need_password,
 
 		pool_append_option(key, opt->keyword, opt->val);
 		pool_append_name_option(name, opt->keyword,
-								pool_option_is_secret(opt->keyword) ?
+								pool_option_is_secret(opt) ?
 								"********" : opt->val);
 	}
 	PQconninfoFree(opts);
 
-	if (replication)
+	/* replication, and OAuth: its built-in flow waits for a person */
+	if (unsupported != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("connection option \"%s\" is not supported", "replication")));
+				 errmsg("connection option \"%s\" is not supported", unsupported)));
 
 	if (need_password && !has_password)
 		ereport(ERROR,
@@ -187,7 +191,7 @@ pool_canonicalize(const char *conninfo, bool need_password,
 				 errdetail("Non-superusers must provide a password in the connection string.")));
 
 	if (need_password)
-		pool_append_nonsuperuser_options(key, false);
+		pool_append_nonsuperuser_options(key, false, false);
 	pool_append_option(key, "client_encoding", GetDatabaseEncodingName());
 
 	if (key->len >= POOL_KEY_LEN)
@@ -265,6 +269,7 @@ pool_entry_target(int index, PoolTarget *t)
 	t->pool_index = index;
 	t->pool_generation = e->generation;
 	t->worker = e->worker;
+	t->scram_passthrough = e->scram_passthrough;
 	strlcpy(t->name, e->name, POOL_NAME_LEN);
 }
 
@@ -276,6 +281,7 @@ pool_entry_config_equal(PoolEntry *e, PoolServerConfig *cfg)
 {
 	return strcmp(e->conninfo, cfg->conninfo) == 0 &&
 		e->require_password == cfg->require_password &&
+		e->scram_passthrough == cfg->scram_passthrough &&
 		e->override_mask == cfg->override_mask &&
 		memcmp(&e->overrides, &cfg->overrides, sizeof(PoolSettings)) == 0;
 }
@@ -288,6 +294,7 @@ pool_entry_set_config(PoolEntry *e, PoolServerConfig *cfg)
 {
 	strlcpy(e->conninfo, cfg->conninfo, POOL_KEY_LEN);
 	e->require_password = cfg->require_password;
+	e->scram_passthrough = cfg->scram_passthrough;
 	e->overrides = cfg->overrides;
 	e->override_mask = cfg->override_mask;
 	pg_atomic_fetch_add_u32(&e->config_version, 1);

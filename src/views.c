@@ -27,6 +27,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_authid.h"
+#include "catalog/pg_foreign_server.h"
 #include "foreign/foreign.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -79,7 +80,7 @@ pool_may_see(Oid owner_role, Oid server_oid)
 		return has_privs_of_role(me, owner_role);
 	return OidIsValid(server_oid) &&
 		GetForeignServerExtended(server_oid, FSV_MISSING_OK) != NULL &&
-		pg_foreign_server_aclcheck(server_oid, me, ACL_USAGE) == ACLCHECK_OK;
+		pool_server_aclcheck(server_oid, me, ACL_USAGE) == ACLCHECK_OK;
 }
 
 /*

@@ -101,7 +101,7 @@ pool_register_workers(void)
 			BGWORKER_BACKEND_DATABASE_CONNECTION;
 		worker.bgw_start_time = BgWorkerStart_ConsistentState;
 		worker.bgw_restart_time = 1;
-		snprintf(worker.bgw_library_name, BGW_MAXLEN, "pool");
+		snprintf(worker.bgw_library_name, sizeof(worker.bgw_library_name), "pool");
 		snprintf(worker.bgw_function_name, BGW_MAXLEN, "pool_worker_main");
 		snprintf(worker.bgw_name, BGW_MAXLEN, "pool worker %d", i + 1);
 		snprintf(worker.bgw_type, BGW_MAXLEN, "pool worker");
@@ -150,12 +150,12 @@ pool_wes_dirty(void)
  * the events wanted; 0 leaves the socket out of the set.
  */
 static void
-pool_watch_socket(PGconn *pgconn, pgsocket *sock, int *pos, uint32 *current,
-				  uint32 events)
+pool_watch_socket(bool open, pgsocket now, pgsocket *sock, int *pos,
+				  uint32 *current, uint32 events)
 {
-	if (pgconn != NULL && PQsocket(pgconn) != *sock)
+	if (open && now != *sock)
 	{
-		*sock = PQsocket(pgconn);
+		*sock = now;
 		*pos = -1;
 		wes_needs_rebuild = true;
 	}
@@ -193,15 +193,19 @@ pool_cancel_forget_socket(WConn *conn)
 void
 pool_conn_want(WConn *conn, uint32 events)
 {
-	pool_watch_socket(conn->conn, &conn->sock, &conn->wes_pos, &conn->events,
-					  events);
+	pool_watch_socket(conn->conn != NULL,
+					  conn->conn ? PQsocket(conn->conn) : PGINVALID_SOCKET,
+					  &conn->sock, &conn->wes_pos, &conn->events, events);
 }
 
 void
 pool_cancel_want(WConn *conn, uint32 events)
 {
-	pool_watch_socket(conn->cancel_conn, &conn->cancel_sock,
-					  &conn->cancel_pos, &conn->cancel_events, events);
+	pool_watch_socket(conn->cancel_conn != NULL,
+					  conn->cancel_conn ? pool_cancel_socket(conn->cancel_conn) :
+					  PGINVALID_SOCKET,
+					  &conn->cancel_sock, &conn->cancel_pos,
+					  &conn->cancel_events, events);
 }
 
 /* the connection whose socket is being added, while the set is built */
@@ -216,7 +220,7 @@ pool_wes_build(void)
 	if (wes != NULL)
 		FreeWaitEventSet(wes);
 	wes = NULL;
-	wes = CreateWaitEventSet(pool_worker_cxt, wes_size);
+	wes = pool_create_wait_event_set(pool_worker_cxt, wes_size);
 	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 
@@ -273,11 +277,7 @@ pool_wes_rebuild(void)
 				/* the cancel goes; the cleaning deadline covers the rest */
 				EmitErrorReport();
 				FlushErrorState();
-				pool_cancel_forget_socket(culprit);
-				PQfinish(culprit->cancel_conn);
-				ReleaseExternalFD();
-				culprit->cancel_conn = NULL;
-				culprit->cancel_sent = false;
+				pool_cancel_finish(culprit);
 			}
 			else if (culprit != NULL)
 			{
@@ -581,6 +581,7 @@ pool_request_parse(WRequest *req, const char *data, Size len)
 	char	   *copy = MemoryContextAlloc(req->cxt, len + 1);
 	char	   *p = copy;
 	char	   *end = copy + len;
+	uint32		flags;
 	int			i;
 
 	memcpy(copy, data, len);
@@ -591,7 +592,8 @@ pool_request_parse(WRequest *req, const char *data, Size len)
 	req->kind = *p++;
 	req->role = (Oid) pool_get_uint32(p);
 	p += sizeof(uint32);
-	req->superuser = (pool_get_uint32(p) & POOL_REQ_FLAG_SUPERUSER) != 0;
+	flags = pool_get_uint32(p);
+	req->superuser = (flags & POOL_REQ_FLAG_SUPERUSER) != 0;
 	p += sizeof(uint32);
 	req->pool_index = (int) pool_get_uint32(p);
 	p += sizeof(uint32);
@@ -625,6 +627,17 @@ pool_request_parse(WRequest *req, const char *data, Size len)
 			req->params[i] = p;
 			p += plen + 1;
 		}
+	}
+	if (flags & POOL_REQ_FLAG_SCRAM)
+	{
+		if (p >= end)
+			return false;
+		req->scram_client_key = p;
+		p += strlen(p) + 1;
+		if (p >= end)
+			return false;
+		req->scram_server_key = p;
+		p += strlen(p) + 1;
 	}
 	return true;
 }
@@ -679,6 +692,9 @@ pool_request_read(WRequest *req)
 		return;
 	}
 	req->pool->last_demand = pool_now;
+	if (req->scram_client_key != NULL)
+		pool_take_scram_keys(req->pool, req->scram_client_key,
+							 req->scram_server_key);
 
 	dlist_delete(&req->node);
 	if (req->kind != POOL_REQ_QUERY && req->kind != POOL_REQ_EXEC &&
@@ -1354,7 +1370,7 @@ pool_worker_exit(int code, Datum arg)
 		WConn	   *conn = dlist_container(WConn, all_node, iter.cur);
 
 		if (conn->cancel_conn != NULL)
-			PQfinish(conn->cancel_conn);
+			pool_cancel_close(conn->cancel_conn);
 		if (conn->conn != NULL)
 			PQfinish(conn->conn);
 		conn->conn = NULL;

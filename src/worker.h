@@ -74,6 +74,17 @@ struct WRequest;
 struct WPeer;
 
 /*
+ * How a running remote query is cancelled: from 17 on, libpq's own cancel
+ * request, without blocking and without a login; before, a second
+ * connection that runs pg_cancel_backend().
+ */
+#ifdef POOL_HAVE_ASYNC_CANCEL
+typedef PGcancelConn PoolCancelConn;
+#else
+typedef PGconn PoolCancelConn;
+#endif
+
+/*
  * A pool as its worker knows it.
  */
 typedef struct WPool
@@ -88,6 +99,16 @@ typedef struct WPool
 	PoolSettings overrides;		/* from its foreign server */
 	uint32		override_mask;
 	bool		dropped;		/* its server was dropped */
+
+	/*
+	 * With use_scram_passthrough (18), connections authenticate with the
+	 * SCRAM keys of the role's sessions: each request brings its session's,
+	 * the latest are kept here (never in shared memory) for the pool's next
+	 * connections, and wiped when they change or the pool goes.
+	 */
+	bool		scram_passthrough;
+	char	   *scram_client_key;	/* base64, or NULL */
+	char	   *scram_server_key;
 	const char **keywords;		/* NULL-terminated, for PQconnectStartParams */
 	const char **values;
 	dlist_head	conns;			/* WConn, every connection of the pool */
@@ -181,8 +202,8 @@ typedef struct WConn
 	bool		rollback_sent;
 	bool		reset_sent;
 
-	/* cancelling the running remote query through a second connection */
-	PGconn	   *cancel_conn;
+	/* cancelling the running remote query (see PoolCancelConn) */
+	PoolCancelConn *cancel_conn;
 	pgsocket	cancel_sock;
 	int			cancel_pos;
 	uint32		cancel_events;
@@ -228,6 +249,8 @@ typedef struct WRequest
 	char	   *sql;
 	int			nparams;
 	const char **params;
+	const char *scram_client_key;	/* the session's, base64, or NULL */
+	const char *scram_server_key;
 	bool		may_change_state;	/* SQL that may change session state */
 
 	WConn	   *conn;
@@ -310,6 +333,8 @@ extern void pool_fire_due(void);
 extern void pool_reload_settings(void);
 extern void pool_forget_failure(WPool *pool);
 extern bool pool_role_at_limit(WRequest *req);
+extern void pool_take_scram_keys(WPool *pool, const char *client_key,
+								 const char *server_key);
 
 /* resolve.c */
 typedef struct PoolLookup PoolLookup;
@@ -336,6 +361,9 @@ extern void pool_conn_close(WConn *conn, PoolCloseReason reason);
 extern void pool_conn_timeout(WConn *conn);
 extern WConn *pool_take_idle(WPool *pool);
 extern void pool_conn_revoke(WConn *conn);
+extern pgsocket pool_cancel_socket(PoolCancelConn *c);
+extern void pool_cancel_close(PoolCancelConn *c);
+extern void pool_cancel_finish(WConn *conn);
 extern void pool_conn_set_hold(WConn *conn, Oid role);
 extern void pool_conn_release_hold(WConn *conn);
 extern void pool_conn_reserve(WConn *conn, WRequest *req);
