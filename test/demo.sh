@@ -8,7 +8,9 @@
 #   test/demo.sh stop     stop both clusters and remove them
 #
 # Run as root or as a user with sudo.  POOL_DEMO_DIR (default /tmp/pool-demo),
-# POOL_DEMO_LOCAL_PORT (5434) and POOL_DEMO_REMOTE_PORT (5433) move it.
+# POOL_DEMO_LOCAL_PORT (5434) and POOL_DEMO_REMOTE_PORT (5433) move it;
+# POOL_PG_MAJOR=18 runs it on PostgreSQL 18 (built from source the first
+# time, as for the tests) instead of 15.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -37,8 +39,9 @@ local_psql() { as_user psql -X -q -h "$DIR" -p "$LOCAL_PORT" -U postgres "$@"; }
 remote_psql() { as_user psql -X -q -h "$DIR" -p "$REMOTE_PORT" -U postgres "$@"; }
 
 pool_install_packages
+pool_use_major "${POOL_PG_MAJOR:-15}"
 
-say "building and installing pool"
+say "building and installing pool for PostgreSQL $PG_MAJOR"
 BUILD=$(pool_build_copy)
 as_root rm -rf "$BUILD"
 

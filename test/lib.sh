@@ -8,15 +8,21 @@
 set -euo pipefail
 
 POOL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+POOL_PATH0=$PATH
+
+# The majors the scripts know: 15 is Debian 12's package, 18 is built from
+# Debian's source package of sid (test/pgbuild.sh) and cached on the
+# machine.  pool_use_major picks one; 15 until then.
+POOL_KNOWN_MAJORS="15 18"
 PG_MAJOR=15
-PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+PG_BIN=/usr/lib/postgresql/15/bin
 PG_CONFIG=$PG_BIN/pg_config
-export PATH="$PG_BIN:$PATH"
+export PATH="$PG_BIN:$POOL_PATH0"
 
 # Packages the scripts need; the server, its headers and its client must be
 # of the same minor version, or a module built against newer headers may fail
 # to load into an older server.
-POOL_PG_PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-client-$PG_MAJOR"
+POOL_PG_PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-client-15"
 POOL_OTHER_PACKAGES="libipc-run-perl make gcc perl"
 
 say() { printf '\n== %s\n' "$*"; }
@@ -38,9 +44,9 @@ pool_install_packages() {
         v=$(pool_installed_version "$p")
         [ -n "$v" ] || missing="$missing $p"
     done
-    server_v=$(pool_installed_version "postgresql-$PG_MAJOR")
-    dev_v=$(pool_installed_version "postgresql-server-dev-$PG_MAJOR")
-    client_v=$(pool_installed_version "postgresql-client-$PG_MAJOR")
+    server_v=$(pool_installed_version "postgresql-15")
+    dev_v=$(pool_installed_version "postgresql-server-dev-15")
+    client_v=$(pool_installed_version "postgresql-client-15")
     if [ -z "$server_v" ] || [ "$server_v" != "$dev_v" ] || [ "$server_v" != "$client_v" ]; then
         missing="$missing $POOL_PG_PACKAGES"
     fi
@@ -49,12 +55,36 @@ pool_install_packages() {
         as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
     fi
-    server_v=$(pool_installed_version "postgresql-$PG_MAJOR")
-    dev_v=$(pool_installed_version "postgresql-server-dev-$PG_MAJOR")
+    server_v=$(pool_installed_version "postgresql-15")
+    dev_v=$(pool_installed_version "postgresql-server-dev-15")
     if [ "$server_v" != "$dev_v" ]; then
-        echo "postgresql-$PG_MAJOR ($server_v) and postgresql-server-dev-$PG_MAJOR ($dev_v) differ" >&2
+        echo "postgresql-15 ($server_v) and postgresql-server-dev-15 ($dev_v) differ" >&2
         exit 1
     fi
+}
+
+# Build and test against PostgreSQL major $1 from here on: 15 from Debian's
+# packages (installed if missing), 18 built from source (built once, then
+# taken from the cache; rebuilt when sid has a new version).  Sets PG_MAJOR,
+# PG_BIN, PG_CONFIG and PATH.
+pool_use_major() {
+    case "$1" in
+        15)
+            PG_BIN=/usr/lib/postgresql/15/bin
+            ;;
+        18)
+            # shellcheck source=test/pgbuild.sh
+            source "$POOL_ROOT/test/pgbuild.sh"
+            PG_BIN=$(dirname "$(pool_pg18_build)")
+            ;;
+        *)
+            echo "PostgreSQL $1 is not one of the majors the tests run on ($POOL_KNOWN_MAJORS)" >&2
+            exit 2
+            ;;
+    esac
+    PG_MAJOR=$1
+    PG_CONFIG=$PG_BIN/pg_config
+    export PATH="$PG_BIN:$POOL_PATH0"
 }
 
 # The user that runs PostgreSQL.
