@@ -216,6 +216,16 @@ pool_fdw_validator(PG_FUNCTION_ARGS)
 			 catalog == UserMappingRelationId))
 		{
 #ifdef POOL_HAVE_SCRAM_PASSTHROUGH
+			/*
+			 * The server a role's SCRAM proof goes to could relay it to
+			 * any server with the same secret: superusers decide.
+			 */
+			if (!superuser())
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("permission denied to set option \"%s\"",
+								def->defname),
+						 errdetail("Only superusers may set it.")));
 			(void) defGetBoolean(def);
 			continue;
 #else
@@ -299,7 +309,10 @@ pool_check_option_allowed(const char *name)
 }
 
 /*
- * Check a parsed connection string of a non-superuser.
+ * Check a parsed connection string of a non-superuser: no option that could
+ * authenticate without a password, and none of libpq's debug options ("D":
+ * replication, the SCRAM keys, and sslkeylogfile of 18, which writes a file
+ * wherever the server may).
  */
 void
 pool_check_conninfo_options(PQconninfoOption *opts)
@@ -307,8 +320,18 @@ pool_check_conninfo_options(PQconninfoOption *opts)
 	PQconninfoOption *opt;
 
 	for (opt = opts; opt->keyword != NULL; opt++)
-		if (opt->val != NULL && opt->val[0] != '\0')
-			pool_check_option_allowed(opt->keyword);
+	{
+		if (opt->val == NULL || opt->val[0] == '\0')
+			continue;
+		pool_check_option_allowed(opt->keyword);
+		if (strchr(opt->dispchar, 'D') != NULL &&
+			strcmp(opt->keyword, "replication") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to use connection option \"%s\"",
+							opt->keyword),
+					 errdetail("Only superusers may use libpq's debug options.")));
+	}
 }
 
 /*
@@ -644,8 +667,21 @@ pool_resolve_server(const char *servername, PoolTarget *result, Oid *serverid)
 	 * sessions is that role's alone.
 	 */
 	if (cfg.scram_passthrough)
+	{
+		/*
+		 * The keys are those of the role that logged in: they may serve
+		 * that role only, not one it became by SET ROLE, SET SESSION
+		 * AUTHORIZATION or a SECURITY DEFINER function.
+		 */
+		if (GetUserId() != GetAuthenticatedUserId())
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+					 errmsg("SCRAM pass-through of server \"%s\" serves only the role that logged in",
+							server->servername),
+					 errdetail("The current role is not the role this session authenticated as.")));
 		key = psprintf("server=%u mapping=%u database=%u scram_role=%u",
 					   server->serverid, um->umid, MyDatabaseId, GetUserId());
+	}
 	else
 		key = psprintf("server=%u mapping=%u database=%u", server->serverid,
 					   um->umid, MyDatabaseId);

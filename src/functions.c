@@ -608,6 +608,9 @@ pool_call_send(PoolCallState *st, char kind, text *sql, ArrayType *params)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	/* it may hold SCRAM keys */
+	if (st->target.scram_passthrough)
+		explicit_bzero(request.data, request.len);
 	pfree(request.data);
 }
 

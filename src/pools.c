@@ -612,6 +612,12 @@ pool_take_scram_keys(WPool *pool, const char *client_key,
 	pool_wipe_scram_keys(pool);
 	pool->scram_client_key = MemoryContextStrdup(pool->cxt, client_key);
 	pool->scram_server_key = MemoryContextStrdup(pool->cxt, server_key);
+	/* a back-off of the old keys (a password changed since) is over */
+	if (pool->failing)
+	{
+		pool_forget_failure(pool);
+		pool_publish_state(pool);
+	}
 }
 
 /*

@@ -66,10 +66,14 @@ static uint64 target_cache_clock = 0;
 static bool
 pool_option_is_secret(const PQconninfoOption *opt)
 {
-	/* libpq marks its secrets "*": passwords, and the SCRAM keys of 18 */
+	/*
+	 * libpq marks most of its secrets "*" (passwords, oauth_client_secret);
+	 * the SCRAM keys of 18 are debug options ("D") instead.
+	 */
 	return strchr(opt->dispchar, '*') != NULL ||
 		strcmp(opt->keyword, "password") == 0 ||
-		strcmp(opt->keyword, "sslpassword") == 0;
+		strcmp(opt->keyword, "sslpassword") == 0 ||
+		strncmp(opt->keyword, "scram_", 6) == 0;
 }
 
 /*

@@ -6,6 +6,8 @@
 # started as anyone else, as that user, with sudo for installing.
 
 set -euo pipefail
+# errors in $(...) stop the script too (bash 4.4)
+shopt -s inherit_errexit
 
 POOL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 POOL_PATH0=$PATH
@@ -75,7 +77,9 @@ pool_use_major() {
         18)
             # shellcheck source=test/pgbuild.sh
             source "$POOL_ROOT/test/pgbuild.sh"
-            PG_BIN=$(dirname "$(pool_pg18_build)")
+            local pg_config
+            pg_config=$(pool_pg18_build)
+            PG_BIN=${pg_config%/*}
             ;;
         *)
             echo "PostgreSQL $1 is not one of the majors the tests run on ($POOL_KNOWN_MAJORS)" >&2
@@ -113,8 +117,8 @@ pool_build_copy() {
         --exclude='*.bc' --exclude=results --exclude=tmp_check \
         --exclude=tmp_check_regress -cf - . | tar -C "$dir" -xf -
     if [ "$(id -u)" = 0 ]; then chown -R "$POOL_USER" "$dir"; fi
-    as_user make -s -C "$dir" PG_CONFIG="$PG_CONFIG" >&2
-    as_root make -s -C "$dir" PG_CONFIG="$PG_CONFIG" install >&2
+    as_user make -s -C "$dir" PG_CONFIG="$PG_CONFIG" >&2 || return 1
+    as_root make -s -C "$dir" PG_CONFIG="$PG_CONFIG" install >&2 || return 1
     echo "$dir"
 }
 

@@ -220,7 +220,16 @@ pool_pg18_build() {
     # shellcheck disable=SC2086 # lists of names
     pool_pg_need $POOL_PG_SOURCE_TOOLS $POOL_PG_BUILD_TOOLS
     (umask 022; mkdir -p "$POOL_PG_CACHE")
-    version=$(pool_pg_version "$pkg" "$suite")
+    if ! version=$(pool_pg_version "$pkg" "$suite"); then
+        # sid moves on to the next major one day: the newest 18 built stays
+        prefix=$( (ls -d "$POOL_PG_CACHE"/pg-18.* 2>/dev/null || true) | sort -V | tail -n 1)
+        if [ -n "$prefix" ] && [ -f "$prefix/.pool-built" ]; then
+            pool_pg_say "no $pkg in $suite any more; using the build in $prefix"
+            echo "$prefix/bin/pg_config"
+            return 0
+        fi
+        return 1
+    fi
     prefix=$POOL_PG_CACHE/pg-${version//:/_}
     if [ -f "$prefix/.pool-built" ]; then echo "$prefix/bin/pg_config"; return 0; fi
     (

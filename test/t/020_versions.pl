@@ -135,6 +135,45 @@ GRANT USAGE ON FOREIGN SERVER pt TO alice;
 		'a session of the same role that logged in without SCRAM is refused');
 	unlike(slurp_file($local->logfile), qr/scram_client_key='[^*]/,
 		'the keys appear in no log line');
+
+	# the keys of the role that logged in serve no other role
+	$local->safe_psql('postgres', q{
+CREATE ROLE other;
+GRANT other TO alice;
+CREATE USER MAPPING FOR other SERVER pt OPTIONS (user 'alice');
+GRANT USAGE ON FOREIGN SERVER pt TO other;
+CREATE FUNCTION as_owner() RETURNS text LANGUAGE sql SECURITY DEFINER
+    AS $$ SELECT u FROM pool.query('pt', 'SELECT current_user') AS t(u text) $$;
+ALTER FUNCTION as_owner() OWNER TO other;
+GRANT EXECUTE ON FUNCTION as_owner() TO alice;
+});
+	{
+		local $ENV{PGPASSWORD} = 'alice-secret';
+		($rc, $out, $err) = $local->psql('postgres',
+			"SET ROLE other; SELECT * FROM pool.query('pt', 'SELECT current_user') AS t(u text)",
+			connstr => $tcp_local);
+		like($err, qr/SCRAM pass-through of server "pt" serves only the role that logged in/,
+			'after SET ROLE, the session\'s keys do not serve the other role');
+		($rc, $out, $err) = $local->psql('postgres', 'SELECT as_owner()', connstr => $tcp_local);
+		like($err, qr/serves only the role that logged in/,
+			'nor in a SECURITY DEFINER function of another role');
+	}
+	($rc, $out, $err) = $local->psql('postgres',
+		"GRANT USAGE ON FOREIGN DATA WRAPPER pool TO alice; SET ROLE alice;"
+		  . " CREATE SERVER mine FOREIGN DATA WRAPPER pool OPTIONS (host '127.0.0.1', use_scram_passthrough 'true')");
+	like($err, qr/permission denied to set option "use_scram_passthrough"/,
+		'only superusers set use_scram_passthrough (the server could relay the proof)');
+
+	# libpq 18's debug options: no file written by the server, no key shown
+	($rc, $out, $err) = $local->psql('postgres',
+		"SET ROLE alice; SELECT * FROM pool.query('host=127.0.0.1 port=$port dbname=app user=app password=secret sslkeylogfile=/tmp/keys', 'SELECT 1') AS t(x int)");
+	like($err, qr/permission denied to use connection option "sslkeylogfile"/,
+		'a non-superuser cannot have the server write a TLS key log');
+	($rc, $out, $err) = $local->psql('postgres',
+		"SELECT * FROM pool.query('host=127.0.0.1 port=$port dbname=app user=alice scram_client_key=c2VjcmV0a2V5c2VjcmV0a2V5c2VjcmV0a2V5c2VjcmU= scram_server_key=c2VjcmV0a2V5c2VjcmV0a2V5c2VjcmV0a2V5c2VjcmU=', 'SELECT 1') AS t(x int)");
+	unlike($err, qr/c2VjcmV0/, 'SCRAM keys in a connection string appear in no error');
+	unlike($local->safe_psql('postgres', 'SELECT string_agg(target, \' \') FROM pool.stats'), qr/c2VjcmV0/,
+		'nor in pool.stats');
 }
 
 done_testing();
