@@ -217,8 +217,8 @@ pool_fdw_validator(PG_FUNCTION_ARGS)
 		{
 #ifdef POOL_HAVE_SCRAM_PASSTHROUGH
 			/*
-			 * The server a role's SCRAM proof goes to could relay it to
-			 * any server with the same secret: superusers decide.
+			 * The server a role's SCRAM proof goes to could relay it to any
+			 * server with the same secret: superusers decide.
 			 */
 			if (!superuser())
 				ereport(ERROR,
@@ -607,10 +607,11 @@ pool_check_server_usage(Oid serverid, text *target)
 void
 pool_check_fdw_usage(void)
 {
-	ForeignDataWrapper *fdw = GetForeignDataWrapperByName("pool", true);
+	/* by OID only: this runs at every call */
+	Oid			fdwid = get_foreign_data_wrapper_oid("pool", true);
 
-	if (fdw == NULL ||
-		pool_fdw_aclcheck(fdw->fdwid, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
+	if (!OidIsValid(fdwid) ||
+		pool_fdw_aclcheck(fdwid, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to use a connection string as a target"),
@@ -669,9 +670,9 @@ pool_resolve_server(const char *servername, PoolTarget *result, Oid *serverid)
 	if (cfg.scram_passthrough)
 	{
 		/*
-		 * The keys are those of the role that logged in: they may serve
-		 * that role only, not one it became by SET ROLE, SET SESSION
-		 * AUTHORIZATION or a SECURITY DEFINER function.
+		 * The keys are those of the role that logged in: they may serve that
+		 * role only, not one it became by SET ROLE, SET SESSION AUTHORIZATION
+		 * or a SECURITY DEFINER function.
 		 */
 		if (GetUserId() != GetAuthenticatedUserId())
 			ereport(ERROR,

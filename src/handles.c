@@ -207,22 +207,26 @@ pool_handle_get(int64 handle)
 		h = hash_search(handles, &handle, HASH_FIND, NULL);
 	if (h != NULL)
 	{
-		if (h->owner != GetUserId())
+		bool		other_role = h->owner != GetUserId();
+
+		if (other_role || h->owner_superuser != superuser())
+		{
+			const char *owner = GetUserNameFromId(h->owner, true);
+
+			if (owner == NULL)
+				owner = "?";
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied for handle " INT64_FORMAT, handle),
+					 other_role ?
 					 errdetail("It belongs to role \"%s\", which checked it out.",
-							   GetUserNameFromId(h->owner, true) ?
-							   GetUserNameFromId(h->owner, true) : "?"),
-					 errhint("Only that role may use it; DISCARD ALL gives back every handle of the session.")));
-		if (h->owner_superuser != superuser())
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied for handle " INT64_FORMAT, handle),
+							   owner) :
 					 errdetail("The superuser status of role \"%s\" changed since it checked the handle out.",
-							   GetUserNameFromId(h->owner, true) ?
-							   GetUserNameFromId(h->owner, true) : "?"),
+							   owner),
+					 other_role ?
+					 errhint("Only that role may use it; DISCARD ALL gives back every handle of the session.") :
 					 errhint("DISCARD ALL gives back every handle of the session.")));
+		}
 		return h;
 	}
 

@@ -62,6 +62,7 @@ static void pool_conn_options(WPool *pool, const char ***keywords,
 static bool pool_conn_socket_is_tcp(WConn *conn);
 static void pool_conn_give_back(WConn *conn, const char *why);
 static void pool_conn_account(WConn *conn);
+static void pool_conn_end_request_and_close(WConn *conn);
 
 /* connections whose host names are being resolved */
 int			pool_nresolving = 0;
@@ -604,6 +605,7 @@ pool_conn_check_incoming(WConn *conn)
 		pool_conn_give_back(conn, "it sent a message larger than max_row_size");
 		return false;
 	}
+	/* only a busy connection serves a request (cleaning has none) */
 	if (conn->state == WC_BUSY && req != NULL)
 	{
 		if (!req->failed)
@@ -612,21 +614,27 @@ pool_conn_check_incoming(WConn *conn)
 										pool->s.max_row_size, pool->shared->name,
 										pool->s.max_row_size),
 							   "Raise max_row_size of the pool's server, or pool.max_row_size.");
-		pool_conn_account(conn);
-		conn->req = NULL;
-		req->conn = NULL;
-		pool_request_done(req);
+		pool_conn_end_request_and_close(conn);
 	}
-	else if (req != NULL)
-	{
-		/* cleaning, or validating: the request goes elsewhere or ends */
-		conn->req = NULL;
-		req->conn = NULL;
-		pool_request_error(req, "54000", "remote message is too large", NULL, NULL);
-		pool_request_done(req);
-	}
-	pool_conn_close(conn, POOL_CLOSE_BROKEN);
+	else
+		pool_conn_close(conn, POOL_CLOSE_BROKEN);
 	return false;
+}
+
+/*
+ * A busy connection cannot go on (COPY, a row or message too large): its
+ * request ends here, with the error it has, and the connection closes.
+ */
+static void
+pool_conn_end_request_and_close(WConn *conn)
+{
+	WRequest   *req = conn->req;
+
+	pool_conn_account(conn);
+	conn->req = NULL;
+	req->conn = NULL;
+	pool_request_done(req);
+	pool_conn_close(conn, POOL_CLOSE_BROKEN);
 }
 
 /*
@@ -1230,15 +1238,8 @@ pool_conn_pump_request(WConn *conn)
 		PQclear(res);
 		if (fate == POOL_RESULT_STOP)
 		{
-			/*
-			 * The connection is stuck in COPY, or in a row too large to read
-			 * on: finish here and close it.
-			 */
-			pool_conn_account(conn);
-			conn->req = NULL;
-			req->conn = NULL;
-			pool_request_done(req);
-			pool_conn_close(conn, POOL_CLOSE_BROKEN);
+			/* stuck in COPY, or in a row too large to read on */
+			pool_conn_end_request_and_close(conn);
 			return;
 		}
 	}

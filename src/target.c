@@ -372,6 +372,23 @@ pool_entry_post(int index, uint32 generation, char kind)
 }
 
 /*
+ * Refuse configuration this transaction changed itself (it is not committed,
+ * so it must not reach a pool other sessions use or find); the caller holds
+ * the lock, which is released.
+ */
+static void
+pool_refuse_uncommitted(const char *name)
+{
+	LWLockRelease(pool_shared->lock);
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("pool \"%s\" cannot use configuration changed in this transaction",
+					name),
+			 errdetail("A pool uses only committed configuration of its server and user mapping."),
+			 errhint("Commit the change first.")));
+}
+
+/*
  * Find the pool for a key, creating it if there is none yet; an existing
  * one whose configuration differs from cfg gets cfg.
  */
@@ -411,15 +428,7 @@ pool_find_or_create_configured(const char *key, const char *name,
 					 * it must not reach the pool other sessions use.
 					 */
 					if (cfg->uncommitted)
-					{
-						LWLockRelease(pool_shared->lock);
-						ereport(ERROR,
-								(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-								 errmsg("pool \"%s\" cannot use configuration changed in this transaction",
-										name),
-								 errdetail("A pool uses only committed configuration of its server and user mapping."),
-								 errhint("Commit the change first.")));
-					}
+						pool_refuse_uncommitted(name);
 
 					/*
 					 * Committed since, and not published yet: update it,
@@ -447,15 +456,7 @@ pool_find_or_create_configured(const char *key, const char *name,
 
 	/* nor may it make a pool of its own that others would find */
 	if (cfg->uncommitted)
-	{
-		LWLockRelease(pool_shared->lock);
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("pool \"%s\" cannot use configuration changed in this transaction",
-						name),
-				 errdetail("A pool uses only committed configuration of its server and user mapping."),
-				 errhint("Commit the change first.")));
-	}
+		pool_refuse_uncommitted(name);
 	if (free_index < 0)
 		free_index = pool_find_unused();
 	if (free_index < 0)

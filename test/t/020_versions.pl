@@ -172,6 +172,17 @@ GRANT EXECUTE ON FUNCTION as_owner() TO alice;
 	($rc, $out, $err) = $local->psql('postgres',
 		"SELECT * FROM pool.query('host=127.0.0.1 port=$port dbname=app user=alice scram_client_key=c2VjcmV0a2V5c2VjcmV0a2V5c2VjcmV0a2V5c2VjcmU= scram_server_key=c2VjcmV0a2V5c2VjcmV0a2V5c2VjcmV0a2V5c2VjcmU=', 'SELECT 1') AS t(x int)");
 	unlike($err, qr/c2VjcmV0/, 'SCRAM keys in a connection string appear in no error');
+
+	# libpq 18's OAuth flow would wait for a person: refused, also to superusers
+	($rc, $out, $err) = $local->psql('postgres',
+		"SELECT * FROM pool.query('host=127.0.0.1 port=$port dbname=app oauth_issuer=https://issuer.example oauth_client_id=x', 'SELECT 1') AS t(x int)");
+	like($err, qr/connection option "oauth_\w+" is not supported/,
+		'OAuth options in a connection string are refused');
+	($rc, $out, $err) = $local->psql('postgres',
+		"CREATE SERVER oauth FOREIGN DATA WRAPPER pool OPTIONS (host '127.0.0.1', oauth_issuer 'https://issuer.example')");
+	like($err, qr/invalid option "oauth_issuer"/, 'and on a server');
+	is($local->safe_psql('postgres', "SELECT * FROM pool.query('$target', 'SELECT 3') AS t(x int)"),
+		'3', 'the pool answers after them');
 	unlike($local->safe_psql('postgres', 'SELECT string_agg(target, \' \') FROM pool.stats'), qr/c2VjcmV0/,
 		'nor in pool.stats');
 }
