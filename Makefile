@@ -1,7 +1,7 @@
 # Makefile for the pool extension (PGXS)
 
 EXTENSION = pool
-EXTVERSION = 1.1
+EXTVERSION = 1.2
 MODULE_big = pool
 OBJS = \
 	src/pool.o \

@@ -114,8 +114,8 @@ pool_put_scram_keys(StringInfo buf)
  */
 void
 pool_build_request(StringInfo buf, char kind, PoolTarget *target,
-				   uint64 handle, Oid role, bool role_superuser, text *sql,
-				   ArrayType *params)
+				   uint64 handle, Oid role, bool role_superuser,
+				   bool may_pipeline, text *sql, ArrayType *params)
 {
 	Datum	   *elems = NULL;
 	bool	   *elem_nulls = NULL;
@@ -147,7 +147,10 @@ pool_build_request(StringInfo buf, char kind, PoolTarget *target,
 		 kind == POOL_REQ_CHECKOUT);
 	pool_put_uint32(buf, role);
 	pool_put_uint32(buf, (role_superuser ? POOL_REQ_FLAG_SUPERUSER : 0) |
-					(scram ? POOL_REQ_FLAG_SCRAM : 0));
+					(scram ? POOL_REQ_FLAG_SCRAM : 0) |
+					(may_pipeline && handle == 0 &&
+					 (kind == POOL_REQ_QUERY || kind == POOL_REQ_EXEC) ?
+					 POOL_REQ_FLAG_PIPELINE : 0));
 	pool_put_uint32(buf, target->pool_index);
 	pool_put_uint32(buf, target->pool_generation);
 	appendBinaryStringInfo(buf, (char *) &handle, sizeof(uint64));
@@ -593,10 +596,11 @@ pool_call_send(PoolCallState *st, char kind, text *sql, ArrayType *params)
 	/* the current user, unless the call runs for a handle's owner */
 	if (OidIsValid(st->role))
 		pool_build_request(&request, kind, &st->target, st->handle, st->role,
-						   st->role_superuser, sql, params);
+						   st->role_superuser, st->may_pipeline, sql, params);
 	else
 		pool_build_request(&request, kind, &st->target, st->handle,
-						   GetUserId(), superuser(), sql, params);
+						   GetUserId(), superuser(), st->may_pipeline, sql,
+						   params);
 
 	PG_TRY();
 	{
@@ -700,6 +704,7 @@ pool_query(PG_FUNCTION_ARGS)
 	memset(&st, 0, sizeof(st));
 	pool_call_init_rows(&st, rsinfo, 0);
 	pool_resolve_target(PG_GETARG_TEXT_PP(0), &st.target);
+	st.may_pipeline = true;
 	pool_call_run(&st, POOL_REQ_QUERY, PG_GETARG_TEXT_PP(1),
 				  PG_GETARG_ARRAYTYPE_P(2));
 	return (Datum) 0;
@@ -720,6 +725,7 @@ pool_exec(PG_FUNCTION_ARGS)
 
 	memset(&st, 0, sizeof(st));
 	pool_resolve_target(PG_GETARG_TEXT_PP(0), &st.target);
+	st.may_pipeline = true;
 	pool_call_run(&st, POOL_REQ_EXEC, PG_GETARG_TEXT_PP(1),
 				  PG_GETARG_ARRAYTYPE_P(2));
 

@@ -421,7 +421,8 @@ pool_handle_release_quietly(PoolHandle *h)
 	if (!h->reserved || h->lost)
 		return;
 	pool_build_request(&request, POOL_REQ_CHECKIN, &h->target, h->handle,
-					   h->owner, h->owner_superuser, cstring_to_text(""), NULL);
+					   h->owner, h->owner_superuser, false,
+					   cstring_to_text(""), NULL);
 	if (!pool_call_post(h->target.worker, &request))
 		ereport(WARNING,
 				(errmsg("could not check in handle " INT64_FORMAT " now", h->handle),

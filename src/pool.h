@@ -86,6 +86,10 @@
 #define POOL_MIN_ROW_SIZE			(8 * 1024)
 #define POOL_MAX_ROW_SIZE			(1000 * 1024 * 1024)
 
+/* The most statements max_pipeline lets be in flight on one connection. */
+#define POOL_MAX_PIPELINE			1000
+#define POOL_DEFAULT_MAX_PIPELINE	1
+
 /* The least pool.worker_memory other than 0 (no limit). */
 #define POOL_MIN_WORKER_MEMORY_KB	(64 * 1024)
 
@@ -107,6 +111,7 @@ extern int	pool_leak_threshold;
 extern int	pool_max_role_connections;
 extern int	pool_max_row_size;
 extern int	pool_worker_memory;
+extern int	pool_max_pipeline;
 
 extern void pool_define_settings(void);
 extern bool pool_is_setting_name(const char *name);
@@ -143,6 +148,7 @@ typedef struct PoolSettings
 	int			retry_delay;	/* ms */
 	int			leak_threshold; /* ms, 0 = off */
 	int			max_row_size;	/* bytes */
+	int			max_pipeline;	/* statements in flight on a connection */
 	char		reset_query[POOL_RESET_QUERY_LEN];
 } PoolSettings;
 
@@ -222,6 +228,8 @@ typedef struct PoolEntry
 	pg_atomic_uint64 wait_us;	/* total time requests waited for a connection */
 	pg_atomic_uint64 query_us;	/* total time connections were checked out */
 	pg_atomic_uint64 closed[POOL_CLOSE_REASONS];
+	pg_atomic_uint64 pipelined; /* statements sent behind another in flight */
+	pg_atomic_uint32 max_depth; /* most statements in flight on a connection */
 } PoolEntry;
 
 /*
@@ -252,6 +260,7 @@ typedef struct PoolSlot
 	uint64		uses;			/* checkouts */
 	uint64		queries;		/* statements run */
 	uint64		handle;			/* of the session holding it, or 0 */
+	int			in_flight;		/* statements sent, not yet answered */
 } PoolSlot;
 
 /*
@@ -391,6 +400,9 @@ typedef struct PoolLane
 #define POOL_REQ_FLAG_SUPERUSER	0x01	/* the role is a superuser */
 #define POOL_REQ_FLAG_SCRAM		0x02	/* the session's SCRAM keys follow the
 										 * parameters, base64, each \0-ended */
+#define POOL_REQ_FLAG_PIPELINE	0x04	/* a one-shot call read at once, which
+										 * may be pipelined (pool.query and
+										 * pool.exec on a target) */
 
 /*
  * Response records.  A response message holds one or more records, each a
@@ -525,6 +537,8 @@ typedef struct PoolCallState
 	Oid			role;			/* runs for this role (a handle's owner), or
 								 * InvalidOid for the current user */
 	bool		role_superuser; /* whether that role was a superuser */
+	bool		may_pipeline;	/* a one-shot call whose results are read at
+								 * once: the worker may pipeline it */
 	char	   *sql;
 	const char *sql_clipped;	/* its beginning, for notices; NULL until
 								 * needed */
@@ -556,7 +570,8 @@ extern void pool_check_not_null(FunctionCallInfo fcinfo, int arg,
 extern const char *pool_valid_text(const char *s);
 extern void pool_build_request(StringInfo buf, char kind, PoolTarget *target,
 							   uint64 handle, Oid role, bool role_superuser,
-							   text *sql, ArrayType *params);
+							   bool may_pipeline, text *sql,
+							   ArrayType *params);
 extern void pool_call_init_rows(PoolCallState *st, ReturnSetInfo *rsinfo,
 								int first_col);
 extern void pool_call_send(PoolCallState *st, char kind, text *sql,

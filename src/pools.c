@@ -512,12 +512,83 @@ pool_serve(WConn *conn, WRequest *req)
 }
 
 /*
+ * May a statement join the ones in flight on this connection?  Only on a
+ * connection in pipeline mode that serves the same local role (no session
+ * state may pass between roles), below max_pipeline, and never behind a
+ * head that runs long (a short statement would wait for it), whose caller
+ * reads slowly (results backing up), or that was given up on.
+ */
+static bool
+pool_conn_may_join(WConn *conn, WRequest *req)
+{
+	WRequest   *head = conn->req;
+
+	return conn->state == WC_BUSY && conn->pipeline && !conn->no_join &&
+		!conn->doomed && !conn->revoked && head != NULL &&
+		conn->in_flight < conn->pool->s.max_pipeline &&
+		conn->state_role == req->role && conn->held_role == req->role &&
+		!head->blocked && !pool_request_output_full(head) &&
+		!TimestampDifferenceExceeds(conn->head_since, pool_now,
+									POOL_PIPELINE_JOIN_MS);
+}
+
+/*
+ * No connection is idle and the pool cannot grow: the waiters at the head
+ * of the queue that may be pipelined go, each, on the busy connection with
+ * the fewest statements in flight that may take one more.  A waiter that
+ * may not be pipelined stops this, so that connections drain for it.
+ */
+static void
+pool_dispatch_pipelined(WPool *pool)
+{
+	while (pool->nwaiters > 0 && !pool->paused && pool->s.max_pipeline > 1)
+	{
+		WRequest   *req = dlist_head_element(WRequest, node, &pool->waiters);
+		WConn	   *best = NULL;
+		dlist_iter	iter;
+
+		if (!req->may_pipeline)
+			break;
+		dlist_foreach(iter, &pool->conns)
+		{
+			WConn	   *conn = dlist_container(WConn, conns_node, iter.cur);
+
+			if (pool_conn_may_join(conn, req) &&
+				(best == NULL || conn->in_flight < best->in_flight))
+				best = conn;
+		}
+		if (best == NULL)
+			break;
+		pool_dequeue(pool, req);
+		if (!pool_conn_pipeline(best, req))
+		{
+			/* it never went out: first in line again */
+			pool_enqueue(pool, req, true);
+			break;
+		}
+	}
+}
+
+/*
+ * A pipelined connection's head finished with others still in flight:
+ * a waiter may join it.
+ */
+void
+pool_connection_has_room(WConn *conn)
+{
+	if (conn->pool->nwaiters > 0)
+		pool_dispatch(conn->pool);
+}
+
+/*
  * Hand idle connections to waiting requests, opening connections when the
- * pool may grow.
+ * pool may grow, and pipelining statements onto busy ones when it cannot.
  */
 static void
 pool_dispatch_once(WPool *pool)
 {
+	bool		cannot_grow;
+
 	while (pool->nwaiters > 0 && !pool->paused)
 	{
 		WConn	   *conn = pool_take_idle(pool);
@@ -549,8 +620,9 @@ pool_dispatch_once(WPool *pool)
 		}
 
 		/* a connection only for waiters whose role may hold one more */
-		if (pool_eligible_waiters(pool, pool->nconnecting) > pool->nconnecting &&
-			pool->nconns < pool->s.pool_size + pool->s.max_overflow)
+		cannot_grow = pool->nconns >= pool->s.pool_size + pool->s.max_overflow;
+		if (!cannot_grow &&
+			pool_eligible_waiters(pool, pool->nconnecting) > pool->nconnecting)
 		{
 			char	   *why;
 
@@ -558,11 +630,15 @@ pool_dispatch_once(WPool *pool)
 				continue;
 			if (why != NULL)
 			{
+				/* no slot or file descriptor for another connection */
+				cannot_grow = true;
 				if (pool->why_waiting != NULL)
 					pfree(pool->why_waiting);
 				pool->why_waiting = MemoryContextStrdup(pool->cxt, why);
 			}
 		}
+		if (cannot_grow)
+			pool_dispatch_pipelined(pool);
 		break;
 	}
 }

@@ -75,6 +75,11 @@ static void pool_cancel_start(WConn *conn);
 static void pool_cancel_event(WConn *conn);
 static void pool_notice_receiver(void *arg, const PGresult *res);
 static void pool_conn_fail_parked(WConn *conn, const char *why);
+static void pool_conn_end_statement(WConn *conn, WRequest *req);
+static bool pool_conn_send_pipelined(WConn *conn, WRequest *req);
+static bool pool_conn_pipeline_advance(WConn *conn);
+static void pool_conn_pipeline_lost(WConn *conn);
+static void pool_conn_fail_flight(WConn *conn);
 
 /*
  * Publish a connection's state in its slot; req is the request it serves or
@@ -87,6 +92,7 @@ pool_slot_set_state(WConn *conn, PoolSlotState state, WRequest *req)
 
 	pool_begin_write(&slot->changecount);
 	slot->state = state;
+	slot->in_flight = state == POOL_SLOT_ACTIVE ? Max(conn->in_flight, 1) : 0;
 	slot->remote_pid = conn->remote_pid;
 	slot->holder_pid = req ? req->holder_pid :
 		(conn->reserved ? conn->peer->pid : 0);
@@ -160,6 +166,7 @@ pool_slot_claim(WPool *pool, int worker)
 			slot->uses = 0;
 			slot->queries = 0;
 			slot->handle = 0;
+			slot->in_flight = 0;
 			slot->query[0] = '\0';
 			pool_end_write(&slot->changecount);
 			LWLockRelease(pool_shared->lock);
@@ -177,6 +184,7 @@ pool_slot_free(PoolSlot *slot)
 	slot->state = POOL_SLOT_EMPTY;
 	slot->holder_pid = 0;
 	slot->handle = 0;
+	slot->in_flight = 0;
 	pool_end_write(&slot->changecount);
 
 	LWLockAcquire(pool_shared->lock, LW_EXCLUSIVE);
@@ -267,6 +275,7 @@ pool_conn_open(WPool *pool, bool reclaim, char **why)
 	conn->wes_pos = -1;
 	conn->cancel_sock = PGINVALID_SOCKET;
 	conn->cancel_pos = -1;
+	dlist_init(&conn->flight);
 	conn->state = WC_CONNECTING;
 	conn->deadline = TimestampTzPlusMilliseconds(pool_now,
 												 pool->s.connect_timeout);
@@ -633,7 +642,7 @@ pool_conn_end_request_and_close(WConn *conn)
 	pool_conn_account(conn);
 	conn->req = NULL;
 	req->conn = NULL;
-	pool_request_done(req);
+	pool_conn_end_statement(conn, req);
 	pool_conn_close(conn, POOL_CLOSE_BROKEN);
 }
 
@@ -886,14 +895,25 @@ pool_conn_start_request(WConn *conn, WRequest *req)
 	conn->rollback_sent = false;
 	conn->reset_sent = false;
 	conn->state_role = req->role;
+	conn->in_flight = 1;
+	conn->head_since = pool_now;
 	pg_atomic_fetch_add_u64(&pool->shared->queries, 1);
 	pool_slot_set_state(conn, POOL_SLOT_ACTIVE, req);
 
-	if (req->nparams > 0)
-		ok = PQsendQueryParams(conn->conn, req->sql, req->nparams, NULL,
-							   req->params, NULL, NULL, 0);
+	if (!conn->reserved && req->may_pipeline && pool->s.max_pipeline > 1)
+	{
+		/* in pipeline mode, so that others may follow it */
+		ok = pool_conn_send_pipelined(conn, req);
+	}
 	else
-		ok = PQsendQuery(conn->conn, req->sql);
+	{
+		conn->watched_valid = false;
+		if (req->nparams > 0)
+			ok = PQsendQueryParams(conn->conn, req->sql, req->nparams, NULL,
+								   req->params, NULL, NULL, 0);
+		else
+			ok = PQsendQuery(conn->conn, req->sql);
+	}
 	if (ok)
 	{
 		(void) PQsetSingleRowMode(conn->conn);
@@ -911,6 +931,324 @@ pool_conn_start_request(WConn *conn, WRequest *req)
 	}
 
 	pool_conn_want(conn, pool_conn_io_events(conn));
+}
+
+/* ----------------------------------------------------------------
+ * Pipelining
+ *
+ * A connection serving one-shot statements that may be pipelined is in
+ * libpq's pipeline mode: each statement goes out through the extended
+ * protocol with a Sync of its own, so that each runs in its own implicit
+ * transaction and an error in one never touches the next.  Its results come
+ * back in order: the head's rows, a NULL, the Sync's result; then the next
+ * statement's.  The pool decides which statements join which connection
+ * (pools.c); this layer sends them, reads them in order and reports when a
+ * connection has room again.
+ * ----------------------------------------------------------------
+ */
+
+/* ParameterStatus values a pipelined statement must not change */
+static const char *const watched_params[POOL_WATCHED_PARAMS] = {
+	"DateStyle", "IntervalStyle", "TimeZone", "client_encoding",
+	"standard_conforming_strings", "session_authorization", "search_path",
+	"application_name"
+};
+
+/*
+ * Remember what the remote reported, to find out a pipelined statement that
+ * changed the session after all (a function that calls SET, say).
+ */
+static void
+pool_conn_watch_params(WConn *conn)
+{
+	int			i;
+
+	for (i = 0; i < POOL_WATCHED_PARAMS; i++)
+	{
+		const char *v = PQparameterStatus(conn->conn, watched_params[i]);
+
+		if (conn->watched[i] != NULL)
+			pfree(conn->watched[i]);
+		conn->watched[i] = v ? MemoryContextStrdup(pool_worker_cxt, v) : NULL;
+	}
+	conn->watched_valid = true;
+}
+
+/*
+ * Did the session change since pool_conn_watch_params: a transaction left
+ * open (known only once nothing else is in flight: libpq says "active"
+ * while statements are), or a reported parameter changed?
+ */
+static bool
+pool_conn_session_changed(WConn *conn)
+{
+	int			i;
+
+	if (dlist_is_empty(&conn->flight) &&
+		PQtransactionStatus(conn->conn) != PQTRANS_IDLE)
+		return true;
+	for (i = 0; i < POOL_WATCHED_PARAMS; i++)
+	{
+		const char *v = PQparameterStatus(conn->conn, watched_params[i]);
+
+		if ((v == NULL) != (conn->watched[i] == NULL) ||
+			(v != NULL && strcmp(v, conn->watched[i]) != 0))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Send one statement in pipeline mode, with its Sync (entering the mode
+ * first if the connection is not in it).  A statement whose Sync did not go
+ * out never commits: the caller closes the connection and may run the
+ * statement elsewhere.
+ */
+static bool
+pool_conn_send_pipelined(WConn *conn, WRequest *req)
+{
+	if (!conn->pipeline)
+	{
+		if (!PQenterPipelineMode(conn->conn))
+			return false;
+		conn->pipeline = true;
+		conn->syncs = 0;
+		conn->head_over = false;
+		conn->no_join = false;
+		if (!conn->watched_valid)
+			pool_conn_watch_params(conn);
+	}
+	if (!PQsendQueryParams(conn->conn, req->sql, req->nparams, NULL,
+						   req->params, NULL, NULL, 0) ||
+		!PQpipelineSync(conn->conn))
+		return false;
+	conn->syncs++;
+	return true;
+}
+
+/*
+ * Send a statement behind those in flight on a busy connection (the pool
+ * chose it, see pools.c).  Returns false if it could not go out; the
+ * connection is closed then, and the statement, which never ran, is the
+ * caller's to place again.
+ */
+bool
+pool_conn_pipeline(WConn *conn, WRequest *req)
+{
+	WPool	   *pool = conn->pool;
+	PoolEntry  *e = pool->shared;
+	uint32		depth;
+
+	Assert(conn->state == WC_BUSY && conn->pipeline && !conn->reserved);
+	if (!pool_conn_send_pipelined(conn, req) || PQflush(conn->conn) < 0)
+	{
+		ereport(DEBUG1,
+				(errmsg_internal("pool \"%s\": closing connection to remote pid %d, on which a statement could not be sent: %s",
+								 e->name, conn->remote_pid,
+								 pool_log_text(PQerrorMessage(conn->conn)))));
+		pool_conn_pipeline_lost(conn);
+		return false;
+	}
+
+	/* the connection already counts against the role: the request not */
+	if (req->holds_role)
+	{
+		pool_role_release(req->role);
+		req->holds_role = false;
+	}
+	req->state = WR_RUNNING;
+	req->conn = conn;
+	req->joined = true;
+	dlist_push_tail(&conn->flight, &req->node);
+	conn->in_flight++;
+
+	pg_atomic_fetch_add_u64(&e->checkouts, 1);
+	pg_atomic_fetch_add_u64(&e->queries, 1);
+	pg_atomic_fetch_add_u64(&e->pipelined, 1);
+	pg_atomic_fetch_add_u64(&e->wait_us, Max(pool_now - req->enqueued_at, 0));
+	depth = (uint32) conn->in_flight;
+	if (depth > pg_atomic_read_u32(&e->max_depth))
+		pg_atomic_write_u32(&e->max_depth, depth);	/* only this worker writes */
+
+	pool_begin_write(&conn->slot->changecount);
+	conn->slot->in_flight = conn->in_flight;
+	conn->slot->uses++;
+	conn->slot->queries++;
+	pool_end_write(&conn->slot->changecount);
+
+	pool_conn_want(conn, pool_conn_io_events(conn));
+	return true;
+}
+
+/*
+ * A statement in flight on a connection is over: tell its backend, or, if
+ * the backend gave up on it, forget it.
+ */
+static void
+pool_conn_end_statement(WConn *conn, WRequest *req)
+{
+	if (req->joined)
+		pg_atomic_fetch_add_u64(&conn->pool->shared->checkins, 1);
+	if (req->discarded)
+		pool_request_forget(req);
+	else
+		pool_request_done(req);
+}
+
+/*
+ * The Sync of the head came back: its statement is over.  The next one in
+ * flight becomes the head; if none is left, the connection leaves pipeline
+ * mode and goes back to its pool.  Returns whether the connection goes on
+ * reading for a new head.
+ */
+static bool
+pool_conn_pipeline_advance(WConn *conn)
+{
+	WRequest   *done = conn->req;
+	WRequest   *next = NULL;
+
+	if (pool_conn_session_changed(conn))
+	{
+		/* the statement changed the session after all: close it once drained */
+		ereport(DEBUG1,
+				(errmsg_internal("pool \"%s\": a pipelined statement changed the session of remote pid %d; closing it once its pipeline drains",
+								 conn->pool->shared->name, conn->remote_pid)));
+		conn->doomed = true;
+		conn->no_join = true;
+	}
+
+	if (dlist_is_empty(&conn->flight))
+	{
+		/* the last one: the connection is a plain one again */
+		conn->in_flight = 0;
+		if (!PQexitPipelineMode(conn->conn))
+		{
+			conn->req = NULL;
+			done->conn = NULL;
+			pool_conn_end_statement(conn, done);
+			pool_conn_close(conn, POOL_CLOSE_BROKEN);
+			return false;
+		}
+		conn->pipeline = false;
+		conn->no_join = false;
+		pool_conn_request_complete(conn);
+		return false;
+	}
+
+	/* single-row mode is set before anything of the next is parsed */
+	next = dlist_container(WRequest, node, dlist_pop_head_node(&conn->flight));
+	(void) PQsetSingleRowMode(conn->conn);
+	conn->req = next;
+	conn->in_flight--;
+	conn->head_since = pool_now;
+	done->conn = NULL;
+	pool_slot_set_state(conn, POOL_SLOT_ACTIVE, next);
+	pool_conn_end_statement(conn, done);
+
+	if (next->discarded)
+	{
+		if (dlist_is_empty(&conn->flight))
+		{
+			/*
+			 * Given up on before its turn, and nothing follows it: a cancel
+			 * can hit only it.
+			 */
+			conn->req = NULL;
+			next->conn = NULL;
+			pool_conn_end_statement(conn, next);
+			pool_conn_abandon(conn);
+			return false;
+		}
+		/* others follow: it runs to its end, within a bound */
+		conn->no_join = true;
+		conn->deadline = TimestampTzPlusMilliseconds(pool_now,
+													 POOL_CLEANUP_TIMEOUT_MS);
+	}
+	else
+		conn->deadline = 0;
+
+	/* another statement may join now */
+	if (!conn->no_join)
+		pool_connection_has_room(conn);
+	return conn->state == WC_BUSY && conn->req == next;
+}
+
+/*
+ * The backend gave up on a statement in flight on a pipelined connection.
+ * If it is the only one in flight, the caller cancels it as usual (false).
+ * Otherwise a cancel could hit the statement after it: it is discarded,
+ * running to its end (its results dropped, within POOL_CLEANUP_TIMEOUT_MS
+ * once its turn comes), or cancelled when its turn comes with nothing
+ * behind it.  Returns true then; the caller hands its lane back.
+ */
+bool
+pool_conn_discard(WConn *conn, WRequest *req)
+{
+	if (!conn->pipeline ||
+		(conn->req == req && dlist_is_empty(&conn->flight)))
+		return false;
+	req->discarded = true;
+	req->failed = true;
+	if (conn->req == req)
+	{
+		conn->no_join = true;
+		conn->deadline = TimestampTzPlusMilliseconds(pool_now,
+													 POOL_CLEANUP_TIMEOUT_MS);
+	}
+	return true;
+}
+
+/*
+ * A statement in flight on a connection that is lost or closing ends: whether
+ * it ran is unknown.  Nothing is retried.
+ */
+static void
+pool_conn_end_unknown(WConn *conn, WRequest *req)
+{
+	req->conn = NULL;
+	/* an error of the remote's own (a FATAL) says more */
+	if (!req->discarded && (!req->failed || req->failed_lost))
+		pool_request_error(req, "08006",
+						   "connection to the remote server was lost with the statement in flight",
+						   "The statement may or may not have run: a write may have committed.",
+						   "Nothing is retried by itself; find out whether it ran before running it again.");
+	pool_conn_end_statement(conn, req);
+}
+
+/*
+ * Fail the statements behind the head of a connection that is lost or
+ * closing.
+ */
+static void
+pool_conn_fail_flight(WConn *conn)
+{
+	while (!dlist_is_empty(&conn->flight))
+	{
+		WRequest   *req = dlist_container(WRequest, node,
+										  dlist_pop_head_node(&conn->flight));
+
+		pool_conn_end_unknown(conn, req);
+	}
+	conn->in_flight = 0;
+}
+
+/*
+ * A pipelined connection is lost: every statement in flight fails, the head
+ * with the same words, and the connection closes.
+ */
+static void
+pool_conn_pipeline_lost(WConn *conn)
+{
+	WRequest   *req = conn->req;
+
+	pool_conn_account(conn);
+	conn->req = NULL;
+	if (req != NULL)
+	{
+		pool_conn_end_unknown(conn, req);
+	}
+	pool_conn_fail_flight(conn);
+	pool_conn_close(conn, POOL_CLOSE_BROKEN);
 }
 
 /*
@@ -1177,6 +1515,9 @@ pool_conn_handle_result(WConn *conn, WRequest *req, PGresult *res)
 				resetStringInfo(&req->error);
 				pool_append_result_error(&req->error, res, POOL_REC_ERROR);
 				req->failed = true;
+				/* libpq's own error: the connection was lost */
+				req->failed_lost =
+					PQresultErrorField(res, PG_DIAG_SQLSTATE) == NULL;
 			}
 
 			/*
@@ -1223,10 +1564,31 @@ pool_conn_pump_request(WConn *conn)
 		}
 
 		res = PQgetResult(conn->conn);
+		if (res == NULL && conn->pipeline)
+		{
+			/* the head's results are over; its Sync's result follows */
+			if (conn->head_over || PQstatus(conn->conn) != CONNECTION_OK)
+			{
+				pool_conn_pipeline_lost(conn);
+				return;
+			}
+			conn->head_over = true;
+			continue;
+		}
 		if (res == NULL)
 		{
 			pool_conn_request_complete(conn);
 			return;
+		}
+		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC)
+		{
+			PQclear(res);
+			conn->syncs--;
+			conn->head_over = false;
+			if (!pool_conn_pipeline_advance(conn))
+				return;
+			req = conn->req;
+			continue;
 		}
 		fate = pool_conn_handle_result(conn, req, res);
 		if (fate == POOL_RESULT_KEPT)
@@ -1305,7 +1667,7 @@ pool_conn_request_complete(WConn *conn)
 		!(conn->dirty && conn->pool->s.reset_query[0] != '\0');
 	if (clean)
 		pool_slot_set_state(conn, POOL_SLOT_IDLE, NULL);
-	pool_request_done(req);
+	pool_conn_end_statement(conn, req);
 
 	if (PQstatus(conn->conn) != CONNECTION_OK)
 	{
@@ -1346,6 +1708,35 @@ pool_conn_pump_cleaning(WConn *conn)
 			return;
 		}
 		res = PQgetResult(conn->conn);
+		if (res != NULL && PQresultStatus(res) == PGRES_PIPELINE_SYNC)
+		{
+			PQclear(res);
+			conn->syncs--;
+			conn->head_over = false;
+			continue;
+		}
+		if (res == NULL && conn->pipeline && conn->syncs > 0)
+		{
+			/* between a statement's results and its Sync's */
+			if (conn->head_over)
+			{
+				pool_conn_close(conn, POOL_CLOSE_BROKEN);
+				return;
+			}
+			conn->head_over = true;
+			continue;
+		}
+		if (res == NULL && conn->pipeline)
+		{
+			conn->in_flight = 0;
+			if (!PQexitPipelineMode(conn->conn))
+			{
+				pool_conn_close(conn, POOL_CLOSE_BROKEN);
+				return;
+			}
+			conn->pipeline = false;
+			conn->no_join = false;
+		}
 		if (res != NULL && pool_result_is_copy(res))
 		{
 			/* a COPY started after the cancel: it cannot be drained */
@@ -1484,6 +1875,8 @@ pool_conn_abandon(WConn *conn)
 	if (conn->req != NULL && conn->req->may_change_state)
 		conn->dirty = true;
 	conn->req = NULL;
+	Assert(dlist_is_empty(&conn->flight));
+	conn->in_flight = 0;
 
 	/* Take what already arrived; cancel only if the command still runs. */
 	(void) PQconsumeInput(conn->conn);
@@ -1491,8 +1884,22 @@ pool_conn_abandon(WConn *conn)
 	{
 		PGresult   *res = PQgetResult(conn->conn);
 
+		if (res == NULL && conn->pipeline && conn->syncs > 0 &&
+			!conn->head_over)
+		{
+			/* its results are over, its Sync's result is due */
+			conn->head_over = true;
+			continue;
+		}
 		if (res == NULL)
 			break;
+		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC)
+		{
+			conn->syncs--;
+			conn->head_over = false;
+			PQclear(res);
+			continue;
+		}
 		if (pool_result_is_copy(res))
 		{
 			PQclear(res);
@@ -1501,7 +1908,8 @@ pool_conn_abandon(WConn *conn)
 		}
 		PQclear(res);
 	}
-	if (PQstatus(conn->conn) == CONNECTION_OK && PQisBusy(conn->conn))
+	if (PQstatus(conn->conn) == CONNECTION_OK && PQisBusy(conn->conn) &&
+		!(conn->pipeline && conn->head_over))
 		pool_cancel_start(conn);
 	pool_conn_start_cleaning(conn);
 }
@@ -1538,6 +1946,19 @@ pool_conn_timeout(WConn *conn)
 							POOL_CLEANUP_TIMEOUT_MS)));
 			pool_conn_close(conn, POOL_CLOSE_BROKEN);
 			break;
+		case WC_BUSY:
+			if (conn->pipeline && conn->req != NULL && conn->req->discarded)
+			{
+				/* given up on, with others behind it, and it runs on */
+				ereport(LOG,
+						(errmsg("pool \"%s\": closing connection to remote pid %d, whose abandoned statement ran %d ms more with others behind it",
+								pool->shared->name, conn->remote_pid,
+								POOL_CLEANUP_TIMEOUT_MS)));
+				pool_conn_pipeline_lost(conn);
+				break;
+			}
+			conn->deadline = 0;
+			break;
 		default:
 			conn->deadline = 0;
 			break;
@@ -1553,10 +1974,18 @@ pool_conn_close(WConn *conn, PoolCloseReason reason)
 {
 	WPool	   *pool = conn->pool;
 	bool		was_connecting = conn->state == WC_CONNECTING;
+	int			i;
 
 	if (conn->state == WC_CLOSED)
 		return;
 	Assert(conn->req == NULL);
+	pool_conn_fail_flight(conn);
+	for (i = 0; i < POOL_WATCHED_PARAMS; i++)
+	{
+		if (conn->watched[i] != NULL)
+			pfree(conn->watched[i]);
+		conn->watched[i] = NULL;
+	}
 
 	if (conn->in_idle_list)
 	{

@@ -438,11 +438,13 @@ scan_number(const unsigned char *p)
 }
 
 /*
- * May this SQL change the remote session's state beyond its own
- * transaction?  See the top of the file.
+ * Read a command's SQL text once: may it change the remote session's state
+ * beyond its own transaction (see the top of the file), and what shape is
+ * it: how many statements, which keyword leads the first.  Once the answer
+ * to the first question is yes, the rest is not read.
  */
-bool
-pool_sql_may_change_state(const char *sql)
+void
+pool_sql_scan(const char *sql, PoolSqlShape *shape)
 {
 	const unsigned char *p = (const unsigned char *) sql;
 
@@ -451,6 +453,13 @@ pool_sql_may_change_state(const char *sql)
 
 	/* the last token was U&"...", which a UESCAPE may change */
 	bool		after_uident = false;
+
+	/* a token other than ';' came since the last ';' */
+	bool		in_statement = false;
+
+	shape->may_change_state = true;
+	shape->statements = 0;
+	shape->leading[0] = '\0';
 
 	for (;;)
 	{
@@ -472,11 +481,21 @@ pool_sql_may_change_state(const char *sql)
 		{
 			p = scan_block_comment(p + 2);
 			if (p == NULL)
-				return true;
+				return;
 			continue;
 		}
 		if (c == '\0')
-			return false;
+		{
+			shape->may_change_state = false;
+			return;
+		}
+		if (c != ';' && !in_statement)
+		{
+			in_statement = true;
+			shape->statements++;
+		}
+		else if (c == ';')
+			in_statement = false;
 
 		after_uident = false;
 		if (scan_ident_start(c))
@@ -502,17 +521,27 @@ pool_sql_may_change_state(const char *sql)
 				for (p++; scan_ident_cont(*p); p++)
 					;
 				len = (size_t) (p - word);
+				if (at_start && shape->statements == 1 &&
+					shape->leading[0] == '\0' &&
+					len < sizeof(shape->leading))
+				{
+					size_t		i;
+
+					for (i = 0; i < len; i++)
+						shape->leading[i] = scan_lower(word[i]);
+					shape->leading[len] = '\0';
+				}
 				if (at_start &&
 					scan_word_in(scan_leading, SCAN_LENGTH(scan_leading),
 								 word, len))
-					return true;
+					return;
 				if (scan_word_in(scan_anywhere, SCAN_LENGTH(scan_anywhere),
 								 word, len))
-					return true;
+					return;
 				/* U&"..." UESCAPE 'c': its escapes could spell any name */
 				if (uescape_may_follow && len == 7 &&
 					scan_equal(word, "uescape", 7))
-					return true;
+					return;
 			}
 		}
 		else if (scan_digit(c) || (c == '.' && scan_digit(p[1])))
@@ -527,8 +556,48 @@ pool_sql_may_change_state(const char *sql)
 			p++;				/* an operator or punctuation byte */
 
 		if (p == NULL)
-			return true;
+			return;
 		/* ';' starts a statement; '(' leaves it at its start */
 		at_start = c == ';' || (at_start && c == '(');
 	}
+}
+
+/*
+ * May this SQL change the remote session's state beyond its own
+ * transaction?  See the top of the file.
+ */
+bool
+pool_sql_may_change_state(const char *sql)
+{
+	PoolSqlShape shape;
+
+	pool_sql_scan(sql, &shape);
+	return shape.may_change_state;
+}
+
+/*
+ * The statements that may share a connection with other sessions'
+ * statements in flight (pipelined): one statement, of a kind that runs in
+ * its own transaction and returns rows or a command tag (a query or DML),
+ * that the scanner finds free of session state changes.  Everything else
+ * (utility statements, whose behaviour in an implicit transaction block
+ * differs, VACUUM and the like, COPY, several statements) is not.
+ */
+bool
+pool_sql_may_pipeline(const PoolSqlShape *shape)
+{
+	static const char *const kinds[] = {
+		"select", "values", "table", "with", "insert", "update", "delete",
+		"merge"
+	};
+	size_t		i;
+
+	if (shape->may_change_state || shape->statements != 1)
+		return false;
+	for (i = 0; i < SCAN_LENGTH(kinds); i++)
+	{
+		if (strcmp(shape->leading, kinds[i]) == 0)
+			return true;
+	}
+	return false;
 }

@@ -47,6 +47,7 @@ static const PoolSettingDef setting_defs[] = {
 	{"retry_delay", GUC_UNIT_MS, 1, INT_MAX, offsetof(PoolSettings, retry_delay), &pool_retry_delay},
 	{"leak_threshold", GUC_UNIT_MS, 0, INT_MAX, offsetof(PoolSettings, leak_threshold), &pool_leak_threshold},
 	{"max_row_size", GUC_UNIT_BYTE, POOL_MIN_ROW_SIZE, POOL_MAX_ROW_SIZE, offsetof(PoolSettings, max_row_size), &pool_max_row_size},
+	{"max_pipeline", 0, 1, POOL_MAX_PIPELINE, offsetof(PoolSettings, max_pipeline), &pool_max_pipeline},
 	{"reset_query", 0, 0, 0, (size_t) -1, NULL},
 };
 
@@ -69,6 +70,7 @@ int			pool_leak_threshold = 0;
 int			pool_max_role_connections = -1;
 int			pool_max_row_size = 128 * 1024 * 1024;
 int			pool_worker_memory = 2 * 1024 * 1024;	/* kB */
+int			pool_max_pipeline = POOL_DEFAULT_MAX_PIPELINE;
 
 /*
  * pool.reset_query must fit in a pool's settings.
@@ -240,6 +242,15 @@ pool_define_settings(void)
 							128 * 1024 * 1024, POOL_MIN_ROW_SIZE, POOL_MAX_ROW_SIZE,
 							PGC_SIGHUP,
 							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pool.max_pipeline",
+							"Most one-shot statements in flight on one pooled connection at once.",
+							"When no connection is idle and the pool cannot grow, a statement that may be pipelined is sent on a busy connection, behind the others, each in its own transaction.  1 turns pipelining off.",
+							&pool_max_pipeline,
+							POOL_DEFAULT_MAX_PIPELINE, 1, POOL_MAX_PIPELINE,
+							PGC_SIGHUP,
+							0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pool.worker_memory",

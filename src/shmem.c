@@ -157,6 +157,8 @@ pool_shmem_startup(void)
 			pg_atomic_init_u64(&e->query_us, 0);
 			for (j = 0; j < POOL_CLOSE_REASONS; j++)
 				pg_atomic_init_u64(&e->closed[j], 0);
+			pg_atomic_init_u64(&e->pipelined, 0);
+			pg_atomic_init_u32(&e->max_depth, 0);
 			pg_atomic_init_u32(&e->changecount, 0);
 		}
 
@@ -371,4 +373,6 @@ pool_entry_reset_counters(PoolEntry *e)
 	pg_atomic_write_u64(&e->query_us, 0);
 	for (i = 0; i < POOL_CLOSE_REASONS; i++)
 		pg_atomic_write_u64(&e->closed[i], 0);
+	pg_atomic_write_u64(&e->pipelined, 0);
+	pg_atomic_write_u32(&e->max_depth, 0);
 }

@@ -360,7 +360,7 @@ pool_entry_post(int index, uint32 generation, char kind)
 		return;
 
 	/* administrative requests run for no role */
-	pool_build_request(&request, kind, &target, 0, InvalidOid, false,
+	pool_build_request(&request, kind, &target, 0, InvalidOid, false, false,
 					   cstring_to_text(""), NULL);
 	pool_channel_ensure();
 	if (!pool_call_post(target.worker, &request))

@@ -42,8 +42,8 @@ PG_FUNCTION_INFO_V1(pool_stats);
 PG_FUNCTION_INFO_V1(pool_connections);
 PG_FUNCTION_INFO_V1(pool_stats_reset);
 
-#define POOL_STATS_COLS			45
-#define POOL_CONNECTIONS_COLS	16
+#define POOL_STATS_COLS			48
+#define POOL_CONNECTIONS_COLS	17
 
 static const char *const slot_state_names[] = {
 	[POOL_SLOT_EMPTY] = "empty",
@@ -260,6 +260,10 @@ pool_stats(PG_FUNCTION_ARGS)
 		j++;
 		/* added in 1.1: new columns go last */
 		values[j++] = Int32GetDatum(s->max_row_size);
+		/* added in 1.2 */
+		values[j++] = Int32GetDatum(s->max_pipeline);
+		values[j++] = Int64GetDatum(pg_atomic_read_u64(&e->pipelined));
+		values[j++] = Int32GetDatum(pg_atomic_read_u32(&e->max_depth));
 		Assert(j == POOL_STATS_COLS);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -350,6 +354,8 @@ pool_connections(PG_FUNCTION_ARGS)
 		else
 			values[j] = CStringGetTextDatum("<insufficient privilege>");
 		j++;
+		/* added in 1.2 */
+		values[j++] = Int32GetDatum(copy.in_flight);
 		Assert(j == POOL_CONNECTIONS_COLS);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

@@ -508,10 +508,11 @@ pool_request_retry(WRequest *req)
 }
 
 /*
- * Give the lane back to the backend and forget the request.
+ * Give the lane back to the backend.  The request touches neither the lane
+ * nor its queues any more, nor its peer.
  */
 static void
-pool_request_release(WRequest *req)
+pool_request_hand_back(WRequest *req)
 {
 	WPeer	   *peer = req->peer;
 
@@ -521,14 +522,32 @@ pool_request_release(WRequest *req)
 		peer->requests[req->lane_no] = NULL;
 	pg_write_barrier();
 	pg_atomic_write_u32(&req->lane->owner, POOL_LANE_BACKEND);
+	req->send_pending = false;
+	resetStringInfo(&req->building);
+}
+
+/*
+ * Free a request once no event can refer to it any more.
+ */
+void
+pool_request_forget(WRequest *req)
+{
+	MemoryContext old = MemoryContextSwitchTo(pool_worker_cxt);
+
 	req->state = WR_FINISHING;
 	req->conn = NULL;
-	{
-		MemoryContext old = MemoryContextSwitchTo(pool_worker_cxt);
+	dead_requests = lappend(dead_requests, req);
+	MemoryContextSwitchTo(old);
+}
 
-		dead_requests = lappend(dead_requests, req);
-		MemoryContextSwitchTo(old);
-	}
+/*
+ * Give the lane back to the backend and forget the request.
+ */
+static void
+pool_request_release(WRequest *req)
+{
+	pool_request_hand_back(req);
+	pool_request_forget(req);
 }
 
 /*
@@ -555,6 +574,13 @@ pool_request_abandon(WRequest *req)
 			{
 				WConn	   *conn = req->conn;
 
+				if (pool_conn_discard(conn, req))
+				{
+					/* in flight behind or before others: runs on, unheard */
+					pool_request_hand_back(req);
+					SetLatch(&GetPGProcByNumber(req->peer->procno)->procLatch);
+					return;
+				}
 				req->conn = NULL;
 				pool_request_release(req);
 				pool_conn_abandon(conn);
@@ -594,6 +620,7 @@ pool_request_parse(WRequest *req, const char *data, Size len)
 	p += sizeof(uint32);
 	flags = pool_get_uint32(p);
 	req->superuser = (flags & POOL_REQ_FLAG_SUPERUSER) != 0;
+	req->may_pipeline = (flags & POOL_REQ_FLAG_PIPELINE) != 0;
 	p += sizeof(uint32);
 	req->pool_index = (int) pool_get_uint32(p);
 	p += sizeof(uint32);
@@ -705,7 +732,16 @@ pool_request_read(WRequest *req)
 		pool_request_done(req);
 		return;
 	}
-	req->may_change_state = pool_sql_may_change_state(req->sql);
+	{
+		PoolSqlShape shape;
+
+		/* pipelined only if the backend allows it and the SQL is fit */
+		pool_sql_scan(req->sql, &shape);
+		req->may_change_state = shape.may_change_state;
+		req->may_pipeline = req->may_pipeline && req->handle == 0 &&
+			(req->kind == POOL_REQ_QUERY || req->kind == POOL_REQ_EXEC) &&
+			pool_sql_may_pipeline(&shape);
+	}
 	if (req->kind == POOL_REQ_CHECKOUT && pool_role_at_limit(req))
 		return;
 	pool_enqueue(req->pool, req, false);

@@ -70,6 +70,20 @@
 /* How long a connection may take to come back clean after a request. */
 #define POOL_CLEANUP_TIMEOUT_MS 10000
 
+/*
+ * Pipelining: a statement joins a busy connection only while the statement
+ * running there (the head of its pipeline) has run less than this, so that
+ * a short statement never queues behind a long one for longer.
+ */
+#define POOL_PIPELINE_JOIN_MS	1
+
+/*
+ * The parameters the remote reports (ParameterStatus) that a pipelined
+ * statement must leave as they were: one that changes one changed the
+ * session, and its connection is closed once its pipeline drains.
+ */
+#define POOL_WATCHED_PARAMS		8
+
 struct WRequest;
 struct WPeer;
 
@@ -202,6 +216,23 @@ typedef struct WConn
 	bool		rollback_sent;
 	bool		reset_sent;
 
+	/*
+	 * Pipelining (libpq's pipeline mode): conn->req is the statement whose
+	 * results come now (the head), `flight` the ones sent after it, in order.
+	 * Each went out with its own Sync, whose result ends it.
+	 */
+	bool		pipeline;		/* in pipeline mode */
+	int			in_flight;		/* statements sent, results not all read */
+	int			syncs;			/* Syncs sent, their results not read yet */
+	bool		head_over;		/* the head's results ended, its Sync is due */
+	bool		no_join;		/* no more statements until it drains */
+	TimestampTz head_since;		/* when the head's turn came */
+	dlist_head	flight;			/* WRequest, behind the head */
+	char	   *watched[POOL_WATCHED_PARAMS];	/* reported values since the
+												 * last statement that was not
+												 * pipelined */
+	bool		watched_valid;
+
 	/* cancelling the running remote query (see PoolCancelConn) */
 	PoolCancelConn *cancel_conn;
 	pgsocket	cancel_sock;
@@ -224,7 +255,8 @@ typedef enum WRequestState
  */
 typedef struct WRequest
 {
-	dlist_node	node;			/* in pool->waiters or the reading list */
+	dlist_node	node;			/* in pool->waiters or the reading list, or in
+								 * conn->flight */
 	dlist_node	blocked_node;	/* in the blocked list while the queue is full */
 	bool		blocked;
 	MemoryContext cxt;
@@ -252,6 +284,12 @@ typedef struct WRequest
 	const char *scram_client_key;	/* the session's, base64, or NULL */
 	const char *scram_server_key;
 	bool		may_change_state;	/* SQL that may change session state */
+	bool		may_pipeline;	/* one-shot statement that may share a
+								 * connection with others in flight */
+	bool		joined;			/* sent behind another statement: counted
+								 * itself (not as its connection's checkout) */
+	bool		discarded;		/* the backend gave up on it in flight: its
+								 * lane is back, its results are dropped */
 
 	WConn	   *conn;
 	WConn	   *parked_on;		/* reserved connection it waits for */
@@ -259,6 +297,7 @@ typedef struct WRequest
 	int			retried;		/* times moved off a dead connection */
 	bool		has_rowdesc;	/* current result's description was sent */
 	bool		failed;			/* error record is in `error` */
+	bool		failed_lost;	/* ... and it is libpq's: connection lost */
 	StringInfoData building;	/* records not yet handed to the queue */
 	StringInfoData sending;		/* a message the queue did not take yet */
 	bool		send_pending;
@@ -312,12 +351,14 @@ extern void pool_request_flush(WRequest *req, bool final);
 extern void pool_request_drop_big_row(WRequest *req);
 extern void pool_request_done(WRequest *req);
 extern void pool_request_retry(WRequest *req);
+extern void pool_request_forget(WRequest *req);
 extern void pool_checkin(WConn *conn);
 extern void pool_connection_closed(WPool *pool);
 extern void pool_connect_failed(WPool *pool, const char *sqlstate,
 								const char *message, const char *detail,
 								const char *hint);
 extern void pool_connection_ready(WConn *conn);
+extern void pool_connection_has_room(WConn *conn);
 extern void pool_schedule(WPool *pool, TimestampTz when);
 extern void pool_publish_state(WPool *pool);
 
@@ -360,6 +401,8 @@ extern void pool_conn_abandon(WConn *conn);
 extern void pool_conn_close(WConn *conn, PoolCloseReason reason);
 extern void pool_conn_timeout(WConn *conn);
 extern WConn *pool_take_idle(WPool *pool);
+extern bool pool_conn_pipeline(WConn *conn, WRequest *req);
+extern bool pool_conn_discard(WConn *conn, WRequest *req);
 extern void pool_conn_revoke(WConn *conn);
 extern pgsocket pool_cancel_socket(PoolCancelConn *c);
 extern void pool_cancel_close(PoolCancelConn *c);

@@ -2,8 +2,10 @@
  *
  * scan_test.c
  *	  Unit test harness of src/scan.c: reads SQL texts from standard input,
- *	  each ended by a NUL byte, and prints for each one line, "1" if
- *	  pool_sql_may_change_state() says it may change the session, else "0".
+ *	  each ended by a NUL byte, and prints for each one line of two
+ *	  answers: "1" if pool_sql_may_change_state() says it may change the
+ *	  session, else "0"; then "1" if pool_sql_may_pipeline() lets it be
+ *	  pipelined, else "0".
  *
  *	  cc -DPOOL_SCAN_STANDALONE -I src -o scan_test test/scan_test.c src/scan.c
  *
@@ -24,7 +26,7 @@
 #include "scan.h"
 
 /*
- * Answer each NUL-terminated text of standard input with a line "0" or "1".
+ * Answer each NUL-terminated text of standard input with a line "M P".
  */
 int
 main(void)
@@ -33,6 +35,7 @@ main(void)
 	size_t		len = 0;
 	size_t		size = 0;
 	int			c;
+	PoolSqlShape shape;
 
 	while ((c = getchar()) != EOF)
 	{
@@ -57,7 +60,14 @@ main(void)
 				return 2;
 			}
 			memcpy(text, buf, len);
-			puts(pool_sql_may_change_state(text) ? "1" : "0");
+			pool_sql_scan(text, &shape);
+			if (shape.may_change_state != pool_sql_may_change_state(text))
+			{
+				fputs("scan_test: the two entry points disagree\n", stderr);
+				return 2;
+			}
+			printf("%d %d\n", shape.may_change_state ? 1 : 0,
+				   pool_sql_may_pipeline(&shape) ? 1 : 0);
 			free(text);
 			len = 0;
 		}

@@ -50,7 +50,7 @@ ok(wait_until($local, 'SELECT waiting FROM pool.stats WHERE pool_id = 1', '1', 1
 	'a new checkout waits while the pool is paused');
 is( $local->safe_psql(
 		'postgres',
-		"SELECT wait_event_type FROM pg_stat_activity WHERE query LIKE 'SELECT pool.exec%42%' AND pid <> pg_backend_pid()"
+		"SELECT wait_event_type FROM pg_stat_activity WHERE query LIKE 'SELECT pool.exec(%''SELECT 42'')%' AND pid <> pg_backend_pid()"
 	),
 	'Extension',
 	'the waiting session shows wait event type Extension in pg_stat_activity');

@@ -71,21 +71,77 @@ push @cases,
 	'/*' x 10_000 . ' SET x=1 ' . '*/' x 10_000 . ' SELECT 1' ],
   [ 1, '10,000 parentheses, then SET', '(' x 10_000 . 'SET x=1' ];
 
-my $input = join('', map { $_->[2] . "\0" } @cases);
+# Which statements may be pipelined with other sessions' statements: one
+# statement, a query or DML, free of session state changes.
+my @pipeline = (
+	[ 1, 'a SELECT', 'SELECT 1' ],
+	[ 1, 'a SELECT with a parameter and a trailing semicolon',
+		'select $1::int ;  ' ],
+	[ 1, 'a parenthesized SELECT', '((SELECT 1))' ],
+	[ 1, 'after a comment', '/* c */ -- d' . "\n" . 'SELECT 1' ],
+	[ 1, 'VALUES', 'VALUES (1), (2)' ],
+	[ 1, 'TABLE', 'TABLE t' ],
+	[ 1, 'WITH', 'WITH x AS (SELECT 1) SELECT * FROM x' ],
+	[ 1, 'INSERT', 'INSERT INTO t VALUES (1) RETURNING *' ],
+	[ 1, 'UPDATE', 'UPDATE t SET a = 1' ],
+	[ 1, 'DELETE', 'DELETE FROM t' ],
+	[ 1, 'MERGE', 'MERGE INTO t USING s ON t.a = s.a WHEN MATCHED THEN DELETE' ],
+	[ 1, 'a semicolon in a string', "SELECT ';'; " ],
+	[ 0, 'two statements', 'SELECT 1; SELECT 2' ],
+	[ 0, 'two statements without space', 'SELECT 1;SELECT 2' ],
+	[ 0, 'SET', 'SET x = 1' ],
+	[ 0, 'a SELECT that calls set_config',
+		"SELECT set_config('a.b', 'c', false)" ],
+	[ 0, 'a SELECT of nextval', "SELECT nextval('s')" ],
+	[ 0, 'BEGIN', 'BEGIN' ],
+	[ 0, 'COMMIT', 'COMMIT' ],
+	[ 0, 'VACUUM', 'VACUUM t' ],
+	[ 0, 'COPY', 'COPY t TO STDOUT' ],
+	[ 0, 'CREATE TABLE', 'CREATE TABLE t (a int)' ],
+	[ 0, 'LOCK', 'LOCK t' ],
+	[ 0, 'SHOW', 'SHOW work_mem' ],
+	[ 0, 'EXPLAIN', 'EXPLAIN SELECT 1' ],
+	[ 0, 'the empty text', '' ],
+	[ 0, 'a semicolon only', ' ; ' ],
+	[ 0, 'a comment only', '/* SELECT 1 */' ],
+	[ 0, 'an unterminated string', "SELECT 'a" ],
+	[ 0, 'a quoted identifier is no keyword', '"select" 1' ],
+	[ 0, 'a 10,000-character first word', 'select' x 2000 ],
+	[ 0, 'SELECT INTO TEMP', 'SELECT 1 INTO TEMP t' ]);
+
+my $input = join('', map { $_->[2] . "\0" } @cases, @pipeline);
 my $answers = '';
 ok(IPC::Run::run([$exe], '<', \$input, '>', \$answers, '2>', \$err),
 	'the harness runs')
   or diag($err);
 my @answers = split /\n/, $answers;
-is(scalar(@answers), scalar(@cases), 'one answer per case');
+is(scalar(@answers), scalar(@cases) + scalar(@pipeline),
+	'one answer per case');
+
+sub shown
+{
+	my ($sql) = @_;
+	my $shown = length($sql) > 70 ? substr($sql, 0, 60) . '...' : $sql;
+	$shown =~ s/([^\x20-\x7e])/sprintf('{x%02x}', ord($1))/ge;
+	return $shown;
+}
 
 for my $i (0 .. $#cases)
 {
 	my ($expected, $desc, $sql) = @{ $cases[$i] };
-	my $shown = length($sql) > 70 ? substr($sql, 0, 60) . '...' : $sql;
-	$shown =~ s/([^\x20-\x7e])/sprintf('{x%02x}', ord($1))/ge;
-	is($answers[$i], $expected,
-		($expected ? 'may change: ' : 'does not: ') . "$desc: $shown");
+	my ($change, $pipe) = split / /, $answers[$i] // '';
+	is($change, $expected,
+		($expected ? 'may change: ' : 'does not: ') . "$desc: " . shown($sql));
+	# whatever may change the session is never pipelined
+	is($pipe, '0', "not pipelined: $desc") if $expected;
+}
+for my $i (0 .. $#pipeline)
+{
+	my ($expected, $desc, $sql) = @{ $pipeline[$i] };
+	my ($change, $pipe) = split / /, $answers[ @cases + $i ] // '';
+	is($pipe, $expected,
+		($expected ? 'may pipeline: ' : 'may not pipeline: ')
+		  . "$desc: " . shown($sql));
 }
 
 done_testing();
