@@ -1874,6 +1874,9 @@ pool_conn_abandon(WConn *conn)
 	pool_conn_account(conn);
 	if (conn->req != NULL && conn->req->may_change_state)
 		conn->dirty = true;
+	/* a pipelined statement counted its own checkout */
+	if (conn->req != NULL && conn->req->joined)
+		pg_atomic_fetch_add_u64(&conn->pool->shared->checkins, 1);
 	conn->req = NULL;
 	Assert(dlist_is_empty(&conn->flight));
 	conn->in_flight = 0;
