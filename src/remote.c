@@ -1050,12 +1050,11 @@ pool_conn_pipeline(WConn *conn, WRequest *req)
 		return false;
 	}
 
-	/* the connection already counts against the role: the request not */
-	if (req->holds_role)
-	{
-		pool_role_release(req->role);
-		req->holds_role = false;
-	}
+	/*
+	 * The connection counts against the role already; a waiter holds none
+	 * (only pool_serve's caller takes a hold, and hands it on at once).
+	 */
+	Assert(!req->holds_role);
 	req->state = WR_RUNNING;
 	req->conn = conn;
 	req->joined = true;
@@ -1123,10 +1122,7 @@ pool_conn_pipeline_advance(WConn *conn)
 		conn->in_flight = 0;
 		if (!PQexitPipelineMode(conn->conn))
 		{
-			conn->req = NULL;
-			done->conn = NULL;
-			pool_conn_end_statement(conn, done);
-			pool_conn_close(conn, POOL_CLOSE_BROKEN);
+			pool_conn_end_request_and_close(conn);
 			return false;
 		}
 		conn->pipeline = false;
