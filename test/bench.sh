@@ -34,6 +34,10 @@ ROWS=1000000
 ONESHOT=${BENCH_ONESHOT:-1000000}
 REPEAT=${BENCH_REPEAT:-3}
 CPU_CALLS=20000
+# max_pipeline of the pipelined runs (default: the extension's default)
+PIPELINE=${BENCH_PIPELINE:-8}
+# max_pipeline values tried for the choice of the default
+SWEEP=${BENCH_SWEEP:-1 2 4 8 16 32}
 SAMPLE_EVERY=0.2
 TARGET="host=127.0.0.1 port=$REMOTE_PORT dbname=app user=app password=secret"
 PGB_TARGET="host=127.0.0.1 port=$PGB_PORT dbname=app user=app password=secret"
@@ -46,6 +50,9 @@ case $SECONDS_EACH in
 esac
 case $REPEAT in
     '' | *[!0-9]* | 0) echo "BENCH_REPEAT must be a whole number, at least 1" >&2; exit 2 ;;
+esac
+case $PIPELINE in
+    '' | *[!0-9]* | 0) echo "BENCH_PIPELINE must be a whole number from 1 to 1000" >&2; exit 2 ;;
 esac
 case $ONESHOT in
     '' | *[!0-9]* | 0) echo "BENCH_ONESHOT must be a whole number, at least 1" >&2; exit 2 ;;
@@ -141,6 +148,13 @@ INI
 echo '"app" "secret"' | as_user tee "$DIR/userlist.txt" >/dev/null
 as_user pgbouncer -d -q "$DIR/pgbouncer.ini" || fail "pgbouncer did not start"
 local_sql -c "CREATE EXTENSION pool" -c "CREATE EXTENSION dblink"
+# the pipelined pools: 4 and 2 connections, each named on the remote
+for n in 4 2; do
+    local_sql -c "CREATE SERVER pipe$n FOREIGN DATA WRAPPER pool OPTIONS (host '127.0.0.1',
+                      port '$REMOTE_PORT', dbname 'app', application_name 'pipe$n',
+                      pool_size '$n', max_overflow '0', max_pipeline '$PIPELINE')" \
+        -c "CREATE USER MAPPING FOR postgres SERVER pipe$n OPTIONS (user 'app', password 'secret')"
+done
 # both reach the remote, or stop here with their error
 [ "$(local_sql -c "SELECT x FROM pool.query('$TARGET', 'SELECT 1') AS t(x int)")" = 1 ] ||
     fail "pool.query does not reach the remote"
@@ -171,7 +185,7 @@ remote_count() {
     esac
     COUNT=$line
 }
-DBLINK_FILTER="application_name NOT IN ('pool', 'pgbouncer')"
+DBLINK_FILTER="application_name NOT IN ('pool', 'pgbouncer', 'pipe4', 'pipe2')"
 POOL_FILTER="application_name = 'pool'"
 
 # Before a measured run, let the remote backends of the run before exit, so
@@ -202,6 +216,15 @@ SELECT dblink_connect('r', '$TARGET');
 \endif
 SELECT * FROM dblink('r', 'SELECT 1') AS t(x int);
 SQL
+write_script pipe4 <<SQL
+SELECT * FROM pool.query('pipe4', 'SELECT 1') AS t(x int);
+SQL
+write_script pipe2 <<SQL
+SELECT * FROM pool.query('pipe2', 'SELECT 1') AS t(x int);
+SQL
+write_script pipe4_slow <<SQL
+SELECT * FROM pool.query('pipe4', 'SELECT 1 FROM pg_sleep(0.2)') AS t(x int);
+SQL
 write_script dblink_per_call <<SQL
 SELECT * FROM dblink('$TARGET', 'SELECT 1') AS t(x int);
 SQL
@@ -227,19 +250,34 @@ SELECT count(*) FROM (SELECT * FROM dblink('s1', '$FANOUT_SQL') AS t(x int)
     UNION ALL SELECT * FROM dblink('s4', '$FANOUT_SQL') AS t(x int)) s;
 SQL
 
-# run_pgbench NAME CLIENTS: a warm-up run, then the measured one while the
-# remote's connections are counted; sets LAT (ms), TPS and MAXCONN
+# busy_ticks: the machine's busy CPU time so far, in clock ticks of
+# /proc/stat (user, nice, system, irq, softirq; neither idle, iowait nor
+# the steal of a virtual machine)
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+# run_pgbench NAME CLIENTS [pgbench options]: a warm-up run, then the
+# measured one while the remote's connections are counted; sets LAT (ms),
+# TPS, MAXCONN and CPU (busy CPU time of the whole machine per transaction,
+# in us: pgbench, both clusters and the sampler)
 run_pgbench() {
-    local name=$1 clients=$2 filter=$DBLINK_FILTER job rc=0 out
+    local name=$1 clients=$2 filter=$DBLINK_FILTER job rc=0 out cpu0 txns
+    shift 2
     local args=(-n -h "$DIR" -p "$LOCAL_PORT" -U postgres -D connected=0
-        -c "$clients" -j "$((clients > 1 ? 2 : 1))" -f "$DIR/$name.sql" postgres)
-    case $name in pool*) filter=$POOL_FILTER ;; esac
+        -c "$clients" -j "$((clients > 1 ? 2 : 1))" -f "$DIR/$name.sql" "$@" postgres)
+    case $name in
+        pool*) filter=$POOL_FILTER ;;
+        pipe4*) filter="application_name = 'pipe4'" ;;
+        pipe2*) filter="application_name = 'pipe2'" ;;
+    esac
 
     (as_user pgbench "${args[@]}" -T "$WARMUP") >"$DIR/pgbench.out" 2>&1 || rc=$?
     [ "$rc" = 0 ] || { cat "$DIR/pgbench.out" >&2; fail "warm-up of $name with $clients clients failed"; }
     wait_remote_quiet
+    rm -f "$DIR"/pgbench_log.*
 
     MAXCONN=0
+    cpu0=$(busy_ticks)
     as_user pgbench "${args[@]}" -T "$SECONDS_EACH" >"$DIR/pgbench.out" 2>&1 &
     job=$!
     while kill -0 "$job" 2>/dev/null; do
@@ -248,6 +286,7 @@ run_pgbench() {
         sleep "$SAMPLE_EVERY"
     done
     wait "$job" || rc=$?
+    CPU=$(($(busy_ticks) - cpu0))
     out=$(cat "$DIR/pgbench.out")
     if [ "$rc" != 0 ] || ! grep -q '^number of failed transactions: 0 ' <<<"$out"; then
         echo "$out" >&2
@@ -255,12 +294,14 @@ run_pgbench() {
     fi
     LAT=$(awk '/^latency average = / { print $4 }' <<<"$out")
     TPS=$(awk '/^tps = / { printf "%.0f", $3 }' <<<"$out")
-    if [ -z "$LAT" ] || [ -z "$TPS" ]; then
+    txns=$(awk '/^number of transactions actually processed: / { split($6, a, "/"); print a[1] }' <<<"$out")
+    if [ -z "$LAT" ] || [ -z "$TPS" ] || [ -z "$txns" ] || [ "$txns" = 0 ]; then
         echo "$out" >&2
-        fail "no latency or tps in pgbench's output"
+        fail "no latency, tps or transactions in pgbench's output"
     fi
-    printf '  %-16s %2d clients: latency %8s ms %8s tps  %3s remote connections at most\n' \
-        "$name" "$clients" "$LAT" "$TPS" "$MAXCONN"
+    CPU=$(awk -v t="$CPU" -v us="$TICK_US" -v n="$txns" 'BEGIN { printf "%.1f", t * us / n }')
+    printf '  %-16s %2d clients: latency %8s ms %8s tps  %6s us CPU per call  %3s remote connections at most\n' \
+        "$name" "$clients" "$LAT" "$TPS" "$CPU" "$MAXCONN"
 }
 
 # The comparisons with dblink on kept connections sit near their goals and
@@ -298,6 +339,71 @@ POOL16_CONN=$(tr ' ' '\n' <<<"$PC" | sort -n | tail -n 1); KEPT16_CONN=$(pick "$
 echo "  throughput ratios pool/dblink: $(paste -d ' ' <(tr ' ' '\n' <<<"$P") <(tr ' ' '\n' <<<"$K") | awk '{ printf "%.2fx ", $1 / $2 }')(median: run $M)"
 run_pgbench dblink_per_call 16; CALL16_TPS=$TPS
 run_pgbench dblink_pgbouncer 16; PGB16_TPS=$TPS
+
+# Pipelining: the pools pipe4 and pipe2 (4 and 2 connections, max_pipeline
+# $PIPELINE) against dblink on as many kept connections as clients.
+# turns POOL-SCRIPT DBLINK-SCRIPT CLIENTS: $REPEAT pairs in turns; sets the
+# median pair's P_TPS, P_CPU, P_LAT, P_CONN and K_TPS, K_CPU, K_LAT, K_CONN
+# (the median of the throughput ratio) and RATIOS (each pair's)
+turns() {
+    local i p="" k="" pc="" kc="" pl="" kl="" pn="" kn="" m
+    for i in $(seq 1 "$REPEAT"); do
+        run_pgbench "$1" "$3"; p="$p $TPS"; pc="$pc $CPU"; pl="$pl $LAT"; pn="$pn $MAXCONN"
+        run_pgbench "$2" "$3"; k="$k $TPS"; kc="$kc $CPU"; kl="$kl $LAT"; kn="$kn $MAXCONN"
+    done
+    if [ "$3" = 1 ]; then m=$(median_pair "${kl# }" "${pl# }"); else m=$(median_pair "${p# }" "${k# }"); fi
+    P_TPS=$(pick "${p# }" "$m"); P_CPU=$(pick "${pc# }" "$m"); P_LAT=$(pick "${pl# }" "$m")
+    K_TPS=$(pick "${k# }" "$m"); K_CPU=$(pick "${kc# }" "$m"); K_LAT=$(pick "${kl# }" "$m")
+    P_CONN=$(tr ' ' '\n' <<<"${pn# }" | sort -n | tail -n 1); K_CONN=$(pick "${kn# }" "$m")
+    RATIOS=$(paste -d ' ' <(tr ' ' '\n' <<<"${p# }") <(tr ' ' '\n' <<<"${k# }") | awk '{ printf "%.2fx ", $1 / $2 }')
+    echo "  throughput ratios $1/$2: ${RATIOS}(median: run $m)"
+}
+
+say "pipelined, 16 clients on 4 connections against dblink on 16 (${SECONDS_EACH} s each, in turns, $REPEAT times)"
+turns pipe4 dblink_kept 16
+PIPE16_TPS=$P_TPS PIPE16_CPU=$P_CPU PIPE16_CONN=$P_CONN KEPT16P_TPS=$K_TPS KEPT16P_CPU=$K_CPU
+say "pipelined, 64 clients on 4 connections against dblink on 64 (${SECONDS_EACH} s each, in turns, $REPEAT times)"
+turns pipe4 dblink_kept 64
+PIPE64_TPS=$P_TPS PIPE64_CPU=$P_CPU PIPE64_CONN=$P_CONN KEPT64_TPS=$K_TPS KEPT64_CPU=$K_CPU KEPT64_CONN=$K_CONN
+say "pipelined, 1 client, latency against dblink on a kept connection (${SECONDS_EACH} s each, in turns, $REPEAT times)"
+turns pipe4 dblink_kept 1
+PIPE1_LAT=$P_LAT KEPT1P_LAT=$K_LAT
+say "pipelined, 16 and 64 clients on 2 connections (${SECONDS_EACH} s each)"
+run_pgbench pipe2 16; PIPE2_16_TPS=$TPS PIPE2_16_CPU=$CPU
+run_pgbench pipe2 64; PIPE2_64_TPS=$TPS PIPE2_64_CPU=$CPU
+
+# percentiles P...: of the latencies (us) in pgbench's transaction logs
+percentiles() {
+    cat "$DIR"/pgbench_log.* | awk '{ print $3 }' | sort -n |
+        awk -v ps="$*" '{ v[NR] = $1 } END {
+            n = split(ps, p, " ")
+            for (i = 1; i <= n; i++) { k = int(NR * p[i] / 100); if (k < 1) k = 1; printf "%.3f ", v[k] / 1000 } }'
+}
+say "short statements beside 200 ms ones: 16 clients on pipe4, alone and while 1 client runs pg_sleep(0.2) there"
+run_pgbench pipe4 16 -l --log-prefix="$DIR/pgbench_log"
+read -r ALONE_P50 ALONE_P99 ALONE_P999 <<<"$(percentiles 50 99 99.9)"
+echo "  alone:  p50 $ALONE_P50 ms, p99 $ALONE_P99 ms, p99.9 $ALONE_P999 ms"
+as_user pgbench -n -h "$DIR" -p "$LOCAL_PORT" -U postgres -c 1 -f "$DIR/pipe4_slow.sql" \
+    -T $((WARMUP + SECONDS_EACH + 2)) postgres >"$DIR/slow.out" 2>&1 &
+SLOW_JOB=$!
+run_pgbench pipe4 16 -l --log-prefix="$DIR/pgbench_log"
+read -r BESIDE_P50 BESIDE_P99 BESIDE_P999 <<<"$(percentiles 50 99 99.9)"
+wait "$SLOW_JOB" || { cat "$DIR/slow.out" >&2; fail "the 200 ms client failed"; }
+grep -q '^number of failed transactions: 0 ' "$DIR/slow.out" || { cat "$DIR/slow.out" >&2; fail "the 200 ms client failed"; }
+echo "  beside: p50 $BESIDE_P50 ms, p99 $BESIDE_P99 ms, p99.9 $BESIDE_P999 ms;" \
+    "the 200 ms client: $(awk '/^latency average = / { print $4 }' "$DIR/slow.out") ms on average"
+PIPE_STATS=$(local_sql -F ' ' -c "SELECT target, queries, pipelined, max_depth FROM pool.stats WHERE target LIKE 'pipe%' ORDER BY target")
+
+# the choice of the default: one run of each max_pipeline, 16 and 64
+# clients on 4 connections
+say "max_pipeline against throughput and CPU per call, 16 and 64 clients on 4 connections (${SECONDS_EACH} s each)"
+SWEEP_OUT=""
+for mp in $SWEEP; do
+    local_sql -c "ALTER SERVER pipe4 OPTIONS (SET max_pipeline '$mp')"
+    run_pgbench pipe4 16; line="$mp $TPS $CPU"
+    run_pgbench pipe4 64; SWEEP_OUT="$SWEEP_OUT$line $TPS $CPU"$'\n'
+done
+local_sql -c "ALTER SERVER pipe4 OPTIONS (SET max_pipeline '$PIPELINE')"
 
 say "4 remotes, one statement each waiting 10 ms there, 1 client (${SECONDS_EACH} s each)"
 run_pgbench pool_fanout 1;       FAN_POOL_LAT=$LAT
@@ -472,6 +578,41 @@ row "1,000,000 rows (int, text), time (s)" "dblink, connect per call" \
     "$POOL_ROWS_S" "$DBLINK_ROWS_S" "$(fmt "$ROWS_RATIO")" "<= 1.20x" "$(met "$ROWS_RATIO" '<=' 1.2)"
 row "4 remotes, 10 ms each, latency (ms)" "dblink, one after another" \
     "$FAN_POOL_LAT" "$FAN_DBLINK_LAT" "$(fmt "$FANOUT") faster" ">= 3x" "$(met "$FANOUT" '>=' 3)"
+echo
+echo "pipelined (max_pipeline $PIPELINE), against dblink with a kept connection per client, the median of $REPEAT pairs:"
+echo
+row workload reference pool reference ratio goal met
+printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..40})" "$(printf -- '-%.0s' {1..30})" \
+    "$(printf -- '-%.0s' {1..11})" "$(printf -- '-%.0s' {1..11})" "$(printf -- '-%.0s' {1..15})" \
+    "$(printf -- '-%.0s' {1..13})" "$(printf -- '-%.0s' {1..6})"
+R=$(ratio "$PIPE16_TPS" "$KEPT16P_TPS")
+row "16 clients on 4, throughput (tps)" "dblink, 16 kept connections" "$PIPE16_TPS" "$KEPT16P_TPS" "$(fmt "$R")" ">= 1.20x" "$(met "$R" '>=' 1.2)"
+R=$(ratio "$PIPE16_CPU" "$KEPT16P_CPU")
+row "16 clients on 4, CPU per call (us)" "dblink, 16 kept connections" "$PIPE16_CPU" "$KEPT16P_CPU" "$(fmt "$R")" "<= 0.90x" "$(met "$R" '<=' 0.9)"
+R=$(ratio "$PIPE64_TPS" "$KEPT64_TPS")
+row "64 clients on 4, throughput (tps)" "dblink, 64 kept connections" "$PIPE64_TPS" "$KEPT64_TPS" "$(fmt "$R")" ">= 1.00x" "$(met "$R" '>=' 1.0)"
+R=$(ratio "$PIPE64_CPU" "$KEPT64_CPU")
+row "64 clients on 4, CPU per call (us)" "dblink, 64 kept connections" "$PIPE64_CPU" "$KEPT64_CPU" "$(fmt "$R")" "" ""
+row "64 clients, remote connections" "dblink, 64 kept connections" "$PIPE64_CONN" "$KEPT64_CONN" "" "<= 4 (pool)" \
+    "$([ "$PIPE64_CONN" -ge 1 ] && [ "$PIPE64_CONN" -le 4 ] && echo yes || echo no)"
+R=$(ratio "$PIPE2_16_TPS" "$KEPT16P_TPS")
+row "16 clients on 2, throughput (tps)" "dblink, 16 kept connections" "$PIPE2_16_TPS" "$KEPT16P_TPS" "$(fmt "$R")" "" ""
+R=$(ratio "$PIPE2_64_TPS" "$KEPT64_TPS")
+row "64 clients on 2, throughput (tps)" "dblink, 64 kept connections" "$PIPE2_64_TPS" "$KEPT64_TPS" "$(fmt "$R")" "" ""
+R=$(ratio "$PIPE1_LAT" "$KEPT1P_LAT")
+row "1 client, latency (ms)" "dblink, kept connection" "$PIPE1_LAT" "$KEPT1P_LAT" "$(fmt "$R")" "<= 1.05x" "$(met "$R" '<=' 1.05)"
+R=$(ratio "$BESIDE_P50" "$ALONE_P50")
+row "short beside 200 ms ones, p50 (ms)" "the same, alone" "$BESIDE_P50" "$ALONE_P50" "$(fmt "$R")" "" ""
+R=$(ratio "$BESIDE_P99" "$ALONE_P99")
+row "short beside 200 ms ones, p99 (ms)" "the same, alone" "$BESIDE_P99" "$ALONE_P99" "$(fmt "$R")" "<= 2.00x" "$(met "$R" '<=' 2)"
+echo
+echo "CPU per call: busy CPU time of the whole machine (/proc/stat) during the run, divided by its calls"
+echo "pipelined pools afterwards (target, queries, pipelined, deepest pipeline):"
+sed 's/^/  /' <<<"$PIPE_STATS"
+echo "max_pipeline on 4 connections: 16 clients (tps, us CPU per call), 64 clients (tps, us CPU per call):"
+while read -r mp a b c d; do
+    [ -n "$mp" ] && printf '  %4s: %8s tps %7s us   %8s tps %7s us\n' "$mp" "$a" "$b" "$c" "$d"
+done <<<"$SWEEP_OUT"
 echo
 echo "ratios: latency and time pool/dblink (lower is better), throughput pool/dblink (higher is better);"
 echo "        \"faster\" and \"fewer\" are dblink/pool"
