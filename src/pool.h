@@ -88,7 +88,7 @@
 
 /* The most statements max_pipeline lets be in flight on one connection. */
 #define POOL_MAX_PIPELINE			1000
-#define POOL_DEFAULT_MAX_PIPELINE	1
+#define POOL_DEFAULT_MAX_PIPELINE	8
 
 /* The least pool.worker_memory other than 0 (no limit). */
 #define POOL_MIN_WORKER_MEMORY_KB	(64 * 1024)

@@ -764,12 +764,42 @@ pool_connection_ready(WConn *conn)
 					(errmsg("pool \"%s\" connects again", pool->shared->name)));
 		pool_forget_failure(pool);
 		pool_publish_state(pool);
-		pool_checkin(conn);
+		pool_connection_free(conn);
 		/* the backends that waited meanwhile need more than this one */
 		pool_dispatch(pool);
 		return;
 	}
-	pool_checkin(conn);
+	pool_connection_free(conn);
+}
+
+/*
+ * A request never ran, or rolled back, on the connection it was sent on
+ * (reported by the connection layer): it goes first in line again, for
+ * whichever connection comes free or can take it.
+ */
+void
+pool_request_again(WRequest *req)
+{
+	WPool	   *pool = req->pool;
+
+	if (++req->retried > 2)
+	{
+		pool_request_error(req, "08006",
+						   psprintf("could not send the query on pool \"%s\"",
+									pool->shared->name),
+						   "The remote server closed every connection it was tried on.",
+						   NULL);
+		pool_request_done(req);
+		return;
+	}
+	resetStringInfo(&req->building);
+	req->failed = false;
+	req->failed_lost = false;
+	req->sqlstate[0] = '\0';
+	req->has_rowdesc = false;
+	req->tag = NULL;
+	pool_enqueue(pool, req, true);
+	pool_dispatch(pool);
 }
 
 /*
@@ -779,7 +809,7 @@ pool_connection_ready(WConn *conn)
  * the pool is above its size (an overflow connection).
  */
 void
-pool_checkin(WConn *conn)
+pool_connection_free(WConn *conn)
 {
 	WPool	   *pool = conn->pool;
 
@@ -812,6 +842,9 @@ pool_checkin(WConn *conn)
 		if (req != NULL)
 		{
 			pool_serve(conn, req);
+			/* those behind it may join it */
+			if (pool->nwaiters > 0)
+				pool_dispatch(pool);
 			return;
 		}
 	}

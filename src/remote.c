@@ -780,7 +780,7 @@ pool_conn_give_back(WConn *conn, const char *why)
 	}
 	pool_conn_account(conn);
 	pool_conn_close(conn, POOL_CLOSE_BROKEN);
-	pool_request_retry(req);
+	pool_request_again(req);
 }
 
 /*
@@ -1080,8 +1080,38 @@ pool_conn_pipeline(WConn *conn, WRequest *req)
 }
 
 /*
+ * Cancel the head of a pipelined connection, given up on by its caller, that
+ * has statements in flight behind it.  A cancel request names the remote
+ * backend, not a statement: if the head ends before it lands, it hits one
+ * of those behind, the one running then or the next to start.  Each runs in
+ * an implicit transaction of its own, so the one it hits rolls back; until
+ * the pipeline drains, a query_canceled of any of them is taken for the
+ * cancel's doing and the statement queued again (pool_conn_end_statement).
+ * Once drained, nothing is left for it to hit: the remote backend drops a
+ * cancel that finds it reading its next command, and the connection takes
+ * no new one before the cancel request is through.  With a cancel on its
+ * way already, or none possible, the head runs to its end, within a bound.
+ */
+static void
+pool_conn_cancel_head(WConn *conn)
+{
+	conn->no_join = true;
+	conn->deadline = TimestampTzPlusMilliseconds(pool_now,
+												 POOL_CLEANUP_TIMEOUT_MS);
+	if (conn->cancel_conn == NULL)
+	{
+		pool_cancel_start(conn);
+		if (conn->cancel_conn != NULL)
+			conn->stray_cancel = true;
+	}
+}
+
+/*
  * A statement in flight on a connection is over: tell its backend, or, if
- * the backend gave up on it, forget it.
+ * the backend gave up on it, forget it.  One that a cancel meant for the
+ * statement ahead of it may have hit (pool_conn_cancel_head) rolled back:
+ * unless part of its results reached its caller already, it is queued again,
+ * first in line, as if it had never been sent.
  */
 static void
 pool_conn_end_statement(WConn *conn, WRequest *req)
@@ -1090,6 +1120,16 @@ pool_conn_end_statement(WConn *conn, WRequest *req)
 		pg_atomic_fetch_add_u64(&conn->pool->shared->checkins, 1);
 	if (req->discarded)
 		pool_request_forget(req);
+	else if (conn->stray_cancel && req->joined && req->failed &&
+			 strcmp(req->sqlstate, "57014") == 0 && !req->delivered)
+	{
+		ereport(DEBUG1,
+				(errmsg_internal("pool \"%s\": queueing again a statement that a cancel meant for the one ahead of it on remote pid %d may have hit",
+								 conn->pool->shared->name, conn->remote_pid)));
+		req->joined = false;
+		req->conn = NULL;
+		pool_request_again(req);
+	}
 	else
 		pool_request_done(req);
 }
@@ -1128,6 +1168,7 @@ pool_conn_pipeline_advance(WConn *conn)
 		conn->pipeline = false;
 		conn->no_join = false;
 		pool_conn_request_complete(conn);
+		conn->stray_cancel = false;
 		return false;
 	}
 
@@ -1155,10 +1196,8 @@ pool_conn_pipeline_advance(WConn *conn)
 			pool_conn_abandon(conn);
 			return false;
 		}
-		/* others follow: it runs to its end, within a bound */
-		conn->no_join = true;
-		conn->deadline = TimestampTzPlusMilliseconds(pool_now,
-													 POOL_CLEANUP_TIMEOUT_MS);
+		/* others follow: cancelled, minding them */
+		pool_conn_cancel_head(conn);
 	}
 	else
 		conn->deadline = 0;
@@ -1172,10 +1211,10 @@ pool_conn_pipeline_advance(WConn *conn)
 /*
  * The backend gave up on a statement in flight on a pipelined connection.
  * If it is the only one in flight, the caller cancels it as usual (false).
- * Otherwise a cancel could hit the statement after it: it is discarded,
- * running to its end (its results dropped, within POOL_CLEANUP_TIMEOUT_MS
- * once its turn comes), or cancelled when its turn comes with nothing
- * behind it.  Returns true then; the caller hands its lane back.
+ * Otherwise it is discarded (its results dropped) and returns true; the
+ * caller hands its lane back.  Running, it is cancelled minding those
+ * behind it (pool_conn_cancel_head); still queued, it is cancelled when its
+ * turn comes, the same way, or as usual with nothing behind it.
  */
 bool
 pool_conn_discard(WConn *conn, WRequest *req)
@@ -1186,11 +1225,7 @@ pool_conn_discard(WConn *conn, WRequest *req)
 	req->discarded = true;
 	req->failed = true;
 	if (conn->req == req)
-	{
-		conn->no_join = true;
-		conn->deadline = TimestampTzPlusMilliseconds(pool_now,
-													 POOL_CLEANUP_TIMEOUT_MS);
-	}
+		pool_conn_cancel_head(conn);
 	return true;
 }
 
@@ -1514,6 +1549,10 @@ pool_conn_handle_result(WConn *conn, WRequest *req, PGresult *res)
 				/* libpq's own error: the connection was lost */
 				req->failed_lost =
 					PQresultErrorField(res, PG_DIAG_SQLSTATE) == NULL;
+				strlcpy(req->sqlstate,
+						req->failed_lost ? "" :
+						PQresultErrorField(res, PG_DIAG_SQLSTATE),
+						sizeof(req->sqlstate));
 			}
 
 			/*
@@ -1660,6 +1699,7 @@ pool_conn_request_complete(WConn *conn)
 	 */
 	clean = PQstatus(conn->conn) == CONNECTION_OK &&
 		PQtransactionStatus(conn->conn) == PQTRANS_IDLE &&
+		conn->cancel_conn == NULL &&
 		!(conn->dirty && conn->pool->s.reset_query[0] != '\0');
 	if (clean)
 		pool_slot_set_state(conn, POOL_SLOT_IDLE, NULL);
@@ -1672,7 +1712,7 @@ pool_conn_request_complete(WConn *conn)
 	}
 	if (clean)
 	{
-		pool_checkin(conn);
+		pool_connection_free(conn);
 		return;
 	}
 	pool_conn_start_cleaning(conn);
@@ -1732,6 +1772,7 @@ pool_conn_pump_cleaning(WConn *conn)
 			}
 			conn->pipeline = false;
 			conn->no_join = false;
+			conn->stray_cancel = false;
 		}
 		if (res != NULL && pool_result_is_copy(res))
 		{
@@ -1822,7 +1863,7 @@ pool_conn_pump_cleaning(WConn *conn)
 		}
 		if (conn->reset_sent)
 			pool_conn_session_was_reset(conn, pool->s.reset_query);
-		pool_checkin(conn);
+		pool_connection_free(conn);
 		return;
 	}
 }

@@ -406,6 +406,7 @@ pool_request_flush(WRequest *req, bool final)
 			req->sending = req->building;
 			req->building = tmp;
 			req->send_pending = true;
+			req->delivered = true;
 			continue;
 		}
 
@@ -415,6 +416,7 @@ pool_request_flush(WRequest *req, bool final)
 			res = shm_mq_sendv(req->out, req->big_iov, req->big_iovcnt,
 							   true, true);
 			req->big_started = true;
+			req->delivered = true;
 			if (!pool_request_sent(req, res))
 				return;
 			pool_request_drop_big_row(req);
@@ -479,32 +481,6 @@ pool_request_done(WRequest *req)
 		pool_end_record(&req->building, start);
 	}
 	pool_request_flush(req, true);
-}
-
-/*
- * The connection a request was sent on failed before the query reached the
- * remote: queue it again, first in line.
- */
-void
-pool_request_retry(WRequest *req)
-{
-	WPool	   *pool = req->pool;
-
-	if (++req->retried > 2)
-	{
-		pool_request_error(req, "08006",
-						   psprintf("could not send the query on pool \"%s\"",
-									pool->shared->name),
-						   "The remote server closed every connection it was tried on.",
-						   NULL);
-		pool_request_done(req);
-		return;
-	}
-	resetStringInfo(&req->building);
-	req->failed = false;
-	req->has_rowdesc = false;
-	req->tag = NULL;
-	pool_enqueue(pool, req, true);
 }
 
 /*

@@ -239,6 +239,9 @@ typedef struct WConn
 	int			cancel_pos;
 	uint32		cancel_events;
 	bool		cancel_sent;
+	bool		stray_cancel;	/* a cancel went out with statements in flight
+								 * behind its target: a query_canceled of any
+								 * of them may be its doing */
 	int			remote_pid;
 } WConn;
 
@@ -298,6 +301,9 @@ typedef struct WRequest
 	bool		has_rowdesc;	/* current result's description was sent */
 	bool		failed;			/* error record is in `error` */
 	bool		failed_lost;	/* ... and it is libpq's: connection lost */
+	char		sqlstate[6];	/* ... and the remote's SQLSTATE, or "" */
+	bool		delivered;		/* records went to the queue: it cannot start
+								 * over */
 	StringInfoData building;	/* records not yet handed to the queue */
 	StringInfoData sending;		/* a message the queue did not take yet */
 	bool		send_pending;
@@ -332,7 +338,7 @@ typedef struct WPeer
 	dlist_head	reserved;		/* WConn the session holds */
 } WPeer;
 
-/* worker.c */
+/* worker.c: the event loop, and the delivery of responses to backends */
 extern TimestampTz pool_now;
 extern WConn **pool_slot_conns;
 extern MemoryContext pool_worker_cxt;
@@ -350,19 +356,29 @@ extern bool pool_request_output_full(WRequest *req);
 extern void pool_request_flush(WRequest *req, bool final);
 extern void pool_request_drop_big_row(WRequest *req);
 extern void pool_request_done(WRequest *req);
-extern void pool_request_retry(WRequest *req);
 extern void pool_request_forget(WRequest *req);
-extern void pool_checkin(WConn *conn);
-extern void pool_connection_closed(WPool *pool);
+
+/*
+ * pools.c: the decisions of a pool.  The connection layer (remote.c) tells
+ * its pool what happened, and the pool decides what comes next: which
+ * request a free connection serves, whether it closes, opens another or
+ * takes one more statement in flight.
+ */
 extern void pool_connect_failed(WPool *pool, const char *sqlstate,
 								const char *message, const char *detail,
-								const char *hint);
-extern void pool_connection_ready(WConn *conn);
+								const char *hint);	/* an attempt failed */
+extern void pool_connection_ready(WConn *conn); /* a new one is up */
+extern void pool_connection_free(WConn *conn);	/* done, clean, idle */
+/* a pipeline's head moved on: one more statement may join it */
 extern void pool_connection_has_room(WConn *conn);
+extern void pool_connection_closed(WPool *pool);
+extern void pool_request_again(WRequest *req);	/* it never ran, or rolled
+												 * back: first in line */
 extern void pool_schedule(WPool *pool, TimestampTz when);
 extern void pool_publish_state(WPool *pool);
+extern bool pool_reclaim_idle(WPool *pool); /* at max_connections: make room */
 
-/* pools.c */
+/* pools.c: what the event loop asks of pools */
 extern void pool_pools_init(int worker);
 extern WPool *pool_get(int index, uint32 generation);
 extern void pool_enqueue(WPool *pool, WRequest *req, bool first);
@@ -388,7 +404,10 @@ extern bool pool_lookup_result(PoolLookup *l, const char ***keywords,
 extern void pool_lookup_free(PoolLookup *l);
 extern int	pool_lookups_collect(void);
 
-/* remote.c */
+/*
+ * remote.c: the connection layer, one libpq connection's state machine;
+ * what pools and the event loop ask of a connection.
+ */
 extern int	pool_nresolving;
 extern void pool_conns_resolved(void);
 extern WConn *pool_conn_open(WPool *pool, bool reclaim, char **why);

@@ -57,8 +57,8 @@ END
 sub stats
 {
 	return $local->safe_psql('postgres',
-		"SELECT checkouts, checkins, pipelined, max_depth, max_pipeline, errors, active, waiting"
-		  . " FROM pool.stats");
+		"SELECT sum(checkouts), sum(checkins), sum(pipelined), max(max_depth), max(max_pipeline),"
+		  . " sum(errors), sum(active), sum(waiting) FROM pool.stats");
 }
 
 # --- the mix ----------------------------------------------------------------
@@ -96,19 +96,28 @@ my $run = pgbench_start(
 
 # local timeouts of slow statements, meanwhile, in a session that goes on
 # after each error
-my $timeouts = 20;
-my $psql_in = '';
-$psql_in .= "SET statement_timeout = '30ms';\n"
-  . "SELECT * FROM pool.query('$target', 'SELECT pg_sleep(0.3)::text') AS t(x text);\n"
-  . "RESET statement_timeout;\n"
-  for 1 .. $timeouts;
 my $dir = PostgreSQL::Test::Utils::tempdir();
-open my $fh, '>', "$dir/timeouts.sql" or die $!;
-print $fh $psql_in;
-close $fh;
+
+# timeout_script(NAME, TIMES, TIMEOUT, SECONDS): a psql script that runs
+# pg_sleep(SECONDS) through the pool TIMES times, each under
+# statement_timeout TIMEOUT; returns its path
+sub timeout_script
+{
+	my ($name, $times, $timeout, $seconds) = @_;
+	my $file = "$dir/$name.sql";
+	open my $fh, '>', $file or die $!;
+	print $fh "SET statement_timeout = '$timeout';\n"
+	  . "SELECT * FROM pool.query('$target', 'SELECT pg_sleep($seconds)::text') AS t(x text);\n"
+	  . "RESET statement_timeout;\n"
+	  for 1 .. $times;
+	close $fh;
+	return $file;
+}
+my $timeouts = 20;
+my $timeouts_sql = timeout_script('timeouts', $timeouts, '30ms', '0.3');
 my ($tout, $terr) = ('', '');
 my $th = IPC::Run::start(
-	[ 'psql', '-X', '-q', '-d', $local->connstr('postgres'), '-f', "$dir/timeouts.sql" ],
+	[ 'psql', '-X', '-q', '-d', $local->connstr('postgres'), '-f', $timeouts_sql ],
 	'>', '/dev/null', '2>', \$terr,
 	IPC::Run::timeout(300));
 
@@ -135,7 +144,7 @@ my $other = $terr;
 $other =~ s/^.*canceling statement due to statement timeout\n//mg;
 is($other, '', 'and the timeout session saw no other error');
 
-ok( wait_until($local, 'SELECT active + waiting FROM pool.stats', '0', 30),
+ok( wait_until($local, 'SELECT sum(active + waiting) FROM pool.stats', '0', 30),
 	'the pool drains');
 my ($co, $ci, $pipelined, $depth, $maxp, $errors) = split /\|/, stats();
 is($co, $ci, "checkouts equal check-ins ($co)");
@@ -174,11 +183,91 @@ $local->append_conf('postgresql.conf', "pool.max_pipeline = 8\n");
 $local->reload;
 ok(wait_until($local, 'SELECT max_pipeline FROM pool.stats', '8', 10), 'max_pipeline 8 again');
 
+# --- a long statement given up on, with others behind it --------------------
+# Statements that join a pg_sleep(2) in its first millisecond wait for it
+# unless it is cancelled when its caller gives up; a cancel that misses it
+# may hit one of them, which must then run again, unseen by its caller.
+my $quick = qq{\\set a random(1, 1000000)
+SELECT load_check(count(*) = 1 AND bool_and(v = :client_id * 10000000 + :a)
+                  AND clock_timestamp() - statement_timestamp() < interval '1.5 s',
+                  'own result, not held up by a statement given up on')
+  FROM pool.query('$target', 'SELECT \$1::bigint', (:client_id * 10000000 + :a)::text) AS r(v bigint);
+};
+$run = pgbench_start($local, scripts => { quick => [ $quick, 1 ] }, clients => 8, seconds => 6);
+usleep(500_000);
+my $longs = 15;
+my $longs_sql = timeout_script('longs', $longs, '100ms', '2');
+my ($lerr, $lout) = ('', '');
+IPC::Run::run(
+	[ 'psql', '-X', '-q', '-d', $local->connstr('postgres'), '-f', $longs_sql ],
+	'>', \$lout, '2>', \$lerr, IPC::Run::timeout(120));
+usleep(500_000);
+is($remote->safe_psql('postgres',
+	"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(2)%' AND pid <> pg_backend_pid()"),
+	'0', 'each statement given up on was cancelled on the remote, not left to run');
+($rc, $out, $perr) = pgbench_finish($run);
+is($rc, 0, 'statements behind them got their own results without waiting for them')
+  or diag "stderr:\n$perr\nstdout:\n$out";
+@cancel = ($lerr =~ /canceling statement due to statement timeout/g);
+is(scalar(@cancel), $longs, "each of the $longs long statements ended by its own timeout")
+  or diag $lerr;
+ok( wait_until($local, 'SELECT sum(active + waiting) FROM pool.stats', '0', 30),
+	'the pool drains');
+($co, $ci) = split /\|/, stats();
+is($co, $ci, "checkouts equal check-ins ($co)");
+
+# --- what the worker does with a query_canceled behind a cancel -----------
+# On a pool of one connection: A holds it; B (given up on after a while)
+# and C wait, and when A is over, B runs and C joins it at once.  B's cancel
+# goes out with C behind it, so a query_canceled of C may be the cancel's
+# doing: C rolled back and nothing of it reached its caller, so the worker
+# runs it again.  C here raises query_canceled itself, counting its runs in
+# a sequence (which no rollback undoes): it runs twice, and its caller gets
+# its own error once.
+$remote->safe_psql('app', q{SET ROLE app;
+CREATE SEQUENCE c_runs;
+CREATE FUNCTION cancels_itself() RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM nextval('c_runs');
+	RAISE EXCEPTION 'cancelled by itself' USING ERRCODE = 'query_canceled';
+END $$;});
+my $rport = $remote->port;
+$local->safe_psql('postgres', qq{
+CREATE SERVER one FOREIGN DATA WRAPPER pool OPTIONS (host '127.0.0.1', port '$rport',
+    dbname 'app', pool_size '1', max_overflow '0', max_pipeline '8');
+CREATE USER MAPPING FOR CURRENT_USER SERVER one OPTIONS (user 'app', password 'secret');});
+is($local->safe_psql('postgres', "SELECT x FROM pool.query('one', 'SELECT 1') AS t(x int)"),
+	'1', 'the pool of one connection serves');
+my %sess;
+for my $name (qw(A B C))
+{
+	my %sql = (
+		A => "SELECT * FROM pool.query('one', 'SELECT pg_sleep(0.6)::text') AS t(x text);",
+		B => "SET statement_timeout = '1200ms';\n"
+		  . "SELECT * FROM pool.query('one', 'SELECT pg_sleep(5)::text') AS t(x text);",
+		C => "SELECT * FROM pool.query('one', 'SELECT cancels_itself()') AS t(x int);");
+	my ($o, $e) = ('', '');
+	$sess{$name} = [ undef, \$o, \$e ];
+	$sess{$name}[0] = IPC::Run::start(
+		[ 'psql', '-X', '-q', '-d', $local->connstr('postgres'), '-c', $sql{$name} ],
+		'>', \$o, '2>', \$e, IPC::Run::timeout(60));
+	usleep(150_000);
+}
+$_->[0]->finish for values %sess;
+like(${ $sess{B}[2] }, qr/canceling statement due to statement timeout/, 'B ended by its timeout');
+like(${ $sess{C}[2] }, qr/cancelled by itself/, "C's caller got C's own error")
+  or diag ${ $sess{C}[2] };
+is($remote->safe_psql('app', 'SELECT last_value FROM c_runs'), '2',
+	'C, taken for hit by the cancel meant for B, ran once more, and only once');
+is($remote->safe_psql('postgres',
+	"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(5)%' AND pid <> pg_backend_pid()"),
+	'0', 'B was cancelled on the remote');
+
 # --- the remote restarts mid-pipeline ---------------------------------------
 my $loop = '';
 $loop .= "SELECT * FROM pool.query('$target', 'SELECT pg_sleep(0.001)::text, \$1', '$_') AS t(x text, y text);\n"
   for 1 .. 1500;
-open $fh, '>', "$dir/loop.sql" or die $!;
+open my $fh, '>', "$dir/loop.sql" or die $!;
 print $fh $loop;
 close $fh;
 my @sessions;
@@ -211,7 +300,7 @@ my @unclear = grep {
 is(scalar(@unclear), 0, 'each with a connection error') or diag join("\n", @unclear[0 .. ($#unclear < 5 ? $#unclear : 5)]);
 like($errs, qr/may or may not have run/, 'statements in flight say their outcome is unknown')
   or diag substr($errs, 0, 2000);
-ok( wait_until($local, 'SELECT active + waiting FROM pool.stats', '0', 30),
+ok( wait_until($local, 'SELECT sum(active + waiting) FROM pool.stats', '0', 30),
 	'the pool drains after the restart');
 # (after the back-off of the connection attempts that failed meanwhile)
 ok( wait_until($local, "SELECT x FROM pool.query('$target', 'SELECT 42') AS t(x int)",
