@@ -553,6 +553,12 @@ pool_handle_message(PoolCallState *st, const char *data, Size len)
 				pool_call_finish(&st->call);
 				pool_raise(st, payload, rlen, true);
 				return true;	/* not reached */
+			case POOL_REC_NUMBER:
+				if (rlen != sizeof(uint64))
+					elog(ERROR, "malformed number record from pool worker");
+				st->number = pool_get_uint64(payload);
+				st->has_number = true;
+				break;
 			case POOL_REC_DONE:
 				st->tag = pstrdup(pool_valid_text(payload));
 				pool_call_finish(&st->call);
@@ -752,14 +758,12 @@ pool_admin_call(FunctionCallInfo fcinfo, char kind)
 	for (i = 0; i < n; i++)
 	{
 		PoolCallState st;
-		const char *number;
 
 		memset(&st, 0, sizeof(st));
 		st.target = targets[i];
 		pool_call_run(&st, kind, cstring_to_text(""), NULL);
-		number = strchr(st.tag, ' ');
-		if (number != NULL)
-			total += atoi(number + 1);
+		if (st.has_number)
+			total += (int) st.number;
 	}
 	return total;
 }

@@ -673,9 +673,9 @@ pool_checkout_handle(PG_FUNCTION_ARGS)
 	pool_resolve_target(PG_GETARG_TEXT_PP(0), &st.target);
 	pool_call_run(&st, POOL_REQ_CHECKOUT, cstring_to_text(""), NULL);
 
-	if (st.tag == NULL || sscanf(st.tag, "CHECKOUT " INT64_FORMAT, &handle) != 1)
-		elog(ERROR, "unexpected answer to a checkout: \"%s\"",
-			 st.tag ? st.tag : "");
+	if (!st.has_number || st.number == 0 || st.number > (uint64) PG_INT64_MAX)
+		elog(ERROR, "pool worker answered a checkout without a handle");
+	handle = (int64) st.number;
 	h = pool_handle_add(handle, PG_GETARG_TEXT_PP(0), &st.target);
 	h->reserved = true;
 	h->transaction_scope = transaction_scope;

@@ -413,6 +413,8 @@ typedef struct PoolLane
 #define POOL_REC_ROW		'D' /* per column: int32 length or -1, bytes, \0 */
 #define POOL_REC_NOTICE		'N' /* fields, as in the error record */
 #define POOL_REC_ERROR		'E' /* (field code, value\0)..., \0; final */
+#define POOL_REC_NUMBER		'K' /* uint64: a checkout's handle, the
+								 * connections a reset closed; before DONE */
 #define POOL_REC_DONE		'Z' /* command tag\0; final */
 
 /* Error/notice field codes beyond those of the protocol. */
@@ -559,6 +561,8 @@ typedef struct PoolCallState
 	int			converting;		/* column being converted, for context */
 
 	char	   *tag;			/* from the final record */
+	uint64		number;			/* from a number record, if any */
+	bool		has_number;
 	bool		remote_error;	/* the error raised came from the remote SQL
 								 * command (not from a lost connection) */
 	bool		connection_lost;	/* the error raised ended the remote
@@ -600,6 +604,15 @@ static inline uint32
 pool_get_uint32(const char *p)
 {
 	uint32		v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline uint64
+pool_get_uint64(const char *p)
+{
+	uint64		v;
 
 	memcpy(&v, p, sizeof(v));
 	return v;

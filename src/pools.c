@@ -194,7 +194,7 @@ pool_reconfigure(WPool *pool)
 		ereport(LOG,
 				(errmsg("pool \"%s\" has new connection options: its connections are replaced",
 						pool->shared->name)));
-		(void) pool_admin(pool, POOL_REQ_RESET);
+		(void) pool_admin(pool, POOL_REQ_RESET, NULL);
 	}
 	else if (pool->require_password && !needed_password)
 	{
@@ -1226,10 +1226,11 @@ pool_reload_settings(void)
 }
 
 /*
- * Administration: pause, resume, or reset a pool.  Returns the command tag.
+ * Administration: pause, resume, or reset a pool.  Returns the command tag;
+ * a reset sets *closed to the idle connections it closed.
  */
 char *
-pool_admin(WPool *pool, char kind)
+pool_admin(WPool *pool, char kind, uint64 *closed_out)
 {
 	dlist_mutable_iter iter;
 	int			closed = 0;
@@ -1271,7 +1272,7 @@ pool_admin(WPool *pool, char kind)
 			ereport(LOG,
 					(errmsg("pool \"%s\" closes: its server was dropped",
 							pool->shared->name)));
-			(void) pool_admin(pool, POOL_REQ_RESET);
+			(void) pool_admin(pool, POOL_REQ_RESET, NULL);
 			return pstrdup("DROP");
 
 		case POOL_REQ_RESET:
@@ -1298,7 +1299,9 @@ pool_admin(WPool *pool, char kind)
 			ereport(LOG,
 					(errmsg("pool \"%s\" reset: %d idle connections closed",
 							pool->shared->name, closed)));
-			return psprintf("RESET %d", closed);
+			if (closed_out != NULL)
+				*closed_out = closed;
+			return pstrdup("RESET");
 	}
 	elog(ERROR, "unknown administrative request %c", kind);
 	return NULL;				/* keep compiler quiet */

@@ -2392,7 +2392,9 @@ pool_conn_reserve(WConn *conn, WRequest *req)
 	req->peer->checkout_seq[req->lane_no] = req->seq;
 	req->peer->checkout_handle[req->lane_no] = conn->handle;
 
-	req->tag = psprintf("CHECKOUT " UINT64_FORMAT, conn->handle);
+	req->tag = pstrdup("CHECKOUT");
+	req->number = conn->handle;
+	req->has_number = true;
 	pool_request_done(req);
 }
 

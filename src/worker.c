@@ -476,6 +476,13 @@ pool_request_done(WRequest *req)
 		int			start;
 		const char *tag = req->tag ? req->tag : "";
 
+		if (req->has_number)
+		{
+			pool_begin_record(&req->building, POOL_REC_NUMBER, &start);
+			appendBinaryStringInfo(&req->building, (char *) &req->number,
+								   sizeof(uint64));
+			pool_end_record(&req->building, start);
+		}
 		pool_begin_record(&req->building, POOL_REC_DONE, &start);
 		appendBinaryStringInfo(&req->building, tag, strlen(tag) + 1);
 		pool_end_record(&req->building, start);
@@ -704,7 +711,8 @@ pool_request_read(WRequest *req)
 		req->kind != POOL_REQ_CHECKOUT)
 	{
 		req->state = WR_FINISHING;
-		req->tag = pool_admin(req->pool, req->kind);
+		req->tag = pool_admin(req->pool, req->kind, &req->number);
+		req->has_number = req->kind == POOL_REQ_RESET;
 		pool_request_done(req);
 		return;
 	}

@@ -319,6 +319,9 @@ typedef struct WRequest
 	bool		big_started;	/* part of it is in the queue already */
 	StringInfoData error;		/* the final error record, if any */
 	char	   *tag;			/* last command tag */
+	uint64		number;			/* sent in a number record before the final
+								 * one, if has_number */
+	bool		has_number;
 } WRequest;
 
 /*
@@ -384,7 +387,7 @@ extern WPool *pool_get(int index, uint32 generation);
 extern void pool_enqueue(WPool *pool, WRequest *req, bool first);
 extern void pool_dequeue(WPool *pool, WRequest *req);
 extern void pool_dispatch(WPool *pool);
-extern char *pool_admin(WPool *pool, char kind);
+extern char *pool_admin(WPool *pool, char kind, uint64 *closed);
 extern TimestampTz pool_next_deadline(void);
 extern void pool_fire_due(void);
 extern void pool_reload_settings(void);
