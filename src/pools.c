@@ -487,6 +487,61 @@ pool_fail_fast(WPool *pool, WRequest *req)
 }
 
 /*
+ * Take an idle connection of a pool for a request, replacing any found dead.
+ */
+static WConn *
+pool_take_idle(WPool *pool)
+{
+	while (!dlist_is_empty(&pool->idle))
+	{
+		WConn	   *conn = dlist_container(WConn, pool_node,
+										   dlist_head_node(&pool->idle));
+
+		if (!TimestampDifferenceExceeds(conn->idle_since, pool_now,
+										POOL_RECHECK_IDLE_MS) ||
+			pool_conn_alive(conn))
+		{
+			dlist_delete(&conn->pool_node);
+			conn->in_idle_list = false;
+			return conn;
+		}
+		ereport(DEBUG1,
+				(errmsg_internal("pool \"%s\": replacing dead connection to remote pid %d",
+								 pool->shared->name, conn->remote_pid)));
+		pool_conn_close(conn, POOL_CLOSE_BROKEN);
+	}
+	return NULL;
+}
+
+/*
+ * pool.max_connections is reached: close the connection of another pool that
+ * has been idle longest, so that its slot can serve this one.  Returns
+ * whether one was closed.
+ */
+bool
+pool_reclaim_idle(WPool *pool)
+{
+	WConn	   *victim = NULL;
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &pool_all_conns)
+	{
+		WConn	   *conn = dlist_container(WConn, all_node, iter.cur);
+
+		if (conn->pool != pool && conn->in_idle_list &&
+			(victim == NULL || conn->idle_since < victim->idle_since))
+			victim = conn;
+	}
+	if (victim == NULL)
+		return false;
+	ereport(DEBUG1,
+			(errmsg_internal("pool \"%s\": closing an idle connection to make room for pool \"%s\"",
+							 victim->pool->shared->name, pool->shared->name)));
+	pool_conn_close(victim, POOL_CLOSE_IDLE);
+	return true;
+}
+
+/*
  * Give an idle connection to a request: reset it fully first if it passes to
  * another local role (no session state may pass between roles, whatever
  * reset_query is), check it first if it sat idle longer than pre_ping.
@@ -744,35 +799,6 @@ pool_forget_error(WPool *pool)
 }
 
 /*
- * A connection came up: the pool is healthy again; serve the first waiter,
- * or keep the connection idle.
- */
-void
-pool_connection_ready(WConn *conn)
-{
-	WPool	   *pool = conn->pool;
-
-	if (pool->why_waiting != NULL)
-	{
-		pfree(pool->why_waiting);
-		pool->why_waiting = NULL;
-	}
-	if (pool->failing || pool->failures > 0 || pool->last_error != NULL)
-	{
-		if (pool->failing)
-			ereport(LOG,
-					(errmsg("pool \"%s\" connects again", pool->shared->name)));
-		pool_forget_failure(pool);
-		pool_publish_state(pool);
-		pool_connection_free(conn);
-		/* the backends that waited meanwhile need more than this one */
-		pool_dispatch(pool);
-		return;
-	}
-	pool_connection_free(conn);
-}
-
-/*
  * A request never ran, or rolled back, on the connection it was sent on
  * (reported by the connection layer): it goes first in line again, for
  * whichever connection comes free or can take it.
@@ -800,6 +826,35 @@ pool_request_again(WRequest *req)
 	req->tag = NULL;
 	pool_enqueue(pool, req, true);
 	pool_dispatch(pool);
+}
+
+/*
+ * A connection came up: the pool is healthy again; serve the first waiter,
+ * or keep the connection idle.
+ */
+void
+pool_connection_ready(WConn *conn)
+{
+	WPool	   *pool = conn->pool;
+
+	if (pool->why_waiting != NULL)
+	{
+		pfree(pool->why_waiting);
+		pool->why_waiting = NULL;
+	}
+	if (pool->failing || pool->failures > 0 || pool->last_error != NULL)
+	{
+		if (pool->failing)
+			ereport(LOG,
+					(errmsg("pool \"%s\" connects again", pool->shared->name)));
+		pool_forget_failure(pool);
+		pool_publish_state(pool);
+		pool_connection_free(conn);
+		/* the backends that waited meanwhile need more than this one */
+		pool_dispatch(pool);
+		return;
+	}
+	pool_connection_free(conn);
 }
 
 /*

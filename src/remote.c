@@ -204,34 +204,6 @@ pool_conn_io_events(WConn *conn)
 }
 
 /*
- * pool.max_connections is reached: close the connection of another pool that
- * has been idle longest, so that its slot can serve this one.  Returns
- * whether one was closed.
- */
-bool
-pool_reclaim_idle(WPool *pool)
-{
-	WConn	   *victim = NULL;
-	dlist_iter	iter;
-
-	dlist_foreach(iter, &pool_all_conns)
-	{
-		WConn	   *conn = dlist_container(WConn, all_node, iter.cur);
-
-		if (conn->pool != pool && conn->in_idle_list &&
-			(victim == NULL || conn->idle_since < victim->idle_since))
-			victim = conn;
-	}
-	if (victim == NULL)
-		return false;
-	ereport(DEBUG1,
-			(errmsg_internal("pool \"%s\": closing an idle connection to make room for pool \"%s\"",
-							 victim->pool->shared->name, pool->shared->name)));
-	pool_conn_close(victim, POOL_CLOSE_IDLE);
-	return true;
-}
-
-/*
  * Start opening a connection for a pool; with reclaim, an idle connection of
  * another pool may close to free a slot.  Returns NULL without a reason when
  * the attempt failed at once (the pool was told), or with *why set when no
@@ -525,7 +497,7 @@ pool_conn_idle_input(WConn *conn)
  * Is an idle connection still alive?  Reads whatever is pending without
  * blocking: a remote that went away shows as EOF here.
  */
-static bool
+bool
 pool_conn_alive(WConn *conn)
 {
 	PGnotify   *notify;
@@ -2472,31 +2444,4 @@ pool_conn_release_hold(WConn *conn)
 	pool_role_release(conn->held_role);
 	conn->held_role = InvalidOid;
 	conn->slot->held_role = InvalidOid;
-}
-
-/*
- * Take an idle connection of a pool for a request, replacing any found dead.
- */
-WConn *
-pool_take_idle(WPool *pool)
-{
-	while (!dlist_is_empty(&pool->idle))
-	{
-		WConn	   *conn = dlist_container(WConn, pool_node,
-										   dlist_head_node(&pool->idle));
-
-		if (!TimestampDifferenceExceeds(conn->idle_since, pool_now,
-										POOL_RECHECK_IDLE_MS) ||
-			pool_conn_alive(conn))
-		{
-			dlist_delete(&conn->pool_node);
-			conn->in_idle_list = false;
-			return conn;
-		}
-		ereport(DEBUG1,
-				(errmsg_internal("pool \"%s\": replacing dead connection to remote pid %d",
-								 pool->shared->name, conn->remote_pid)));
-		pool_conn_close(conn, POOL_CLOSE_BROKEN);
-	}
-	return NULL;
 }

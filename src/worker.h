@@ -372,6 +372,7 @@ extern void pool_connect_failed(WPool *pool, const char *sqlstate,
 								const char *hint);	/* an attempt failed */
 extern void pool_connection_ready(WConn *conn); /* a new one is up */
 extern void pool_connection_free(WConn *conn);	/* done, clean, idle */
+
 /* a pipeline's head moved on: one more statement may join it */
 extern void pool_connection_has_room(WConn *conn);
 extern void pool_connection_closed(WPool *pool);
@@ -422,10 +423,10 @@ extern void pool_conn_pump(WConn *conn);
 extern void pool_conn_abandon(WConn *conn);
 extern void pool_conn_close(WConn *conn, PoolCloseReason reason);
 extern void pool_conn_timeout(WConn *conn);
-extern WConn *pool_take_idle(WPool *pool);
 extern bool pool_conn_pipeline(WConn *conn, WRequest *req);
 extern bool pool_conn_discard(WConn *conn, WRequest *req);
 extern void pool_conn_revoke(WConn *conn);
+extern bool pool_conn_alive(WConn *conn);
 extern pgsocket pool_cancel_socket(PoolCancelConn *c);
 extern void pool_cancel_close(PoolCancelConn *c);
 extern void pool_cancel_finish(WConn *conn);
@@ -433,7 +434,6 @@ extern void pool_conn_set_hold(WConn *conn, Oid role);
 extern void pool_conn_release_hold(WConn *conn);
 extern void pool_conn_reserve(WConn *conn, WRequest *req);
 extern void pool_conn_unreserve(WConn *conn);
-extern bool pool_reclaim_idle(WPool *pool);
 extern void pool_slot_set_state(WConn *conn, PoolSlotState state,
 								WRequest *req);
 extern void pool_append_result_error(StringInfo buf, const PGresult *res,
