@@ -48,6 +48,9 @@
 #include "utils/resowner.h"
 
 #include "pool.h"
+#include "shmem.h"
+#include "wire.h"
+#include "call.h"
 
 #define LANE_HEADER_SIZE	MAXALIGN(sizeof(PoolLane))
 #define LANE_STRIDE \

@@ -49,6 +49,9 @@
 #include "utils/syscache.h"
 
 #include "pool.h"
+#include "shmem.h"
+#include "target.h"
+#include "call.h"
 
 PG_FUNCTION_INFO_V1(pool_fdw_validator);
 

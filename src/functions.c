@@ -38,6 +38,10 @@
 #include "utils/syscache.h"
 
 #include "pool.h"
+#include "shmem.h"
+#include "wire.h"
+#include "target.h"
+#include "call.h"
 
 #ifdef POOL_HAVE_SCRAM_PASSTHROUGH
 #include "common/base64.h"

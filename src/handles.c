@@ -52,6 +52,10 @@
 #include "utils/memutils.h"
 
 #include "pool.h"
+#include "shmem.h"
+#include "wire.h"
+#include "target.h"
+#include "call.h"
 
 PG_FUNCTION_INFO_V1(pool_checkout_handle);
 PG_FUNCTION_INFO_V1(pool_checkin_handle);

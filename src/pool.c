@@ -22,6 +22,9 @@
 #include "tcop/utility.h"
 
 #include "pool.h"
+#include "shmem.h"
+#include "target.h"
+#include "call.h"
 
 #if PG_VERSION_NUM >= 180000
 PG_MODULE_MAGIC_EXT(.name = "pool",.version = POOL_VERSION);

@@ -38,6 +38,8 @@
 #include "utils/timestamp.h"
 
 #include "pool.h"
+#include "shmem.h"
+#include "wire.h"
 #include "worker.h"
 
 static WPool **pools;			/* by pool index */

@@ -51,6 +51,8 @@
 #include "utils/memutils.h"
 
 #include "pool.h"
+#include "shmem.h"
+#include "wire.h"
 #include "worker.h"
 
 static void pool_conn_connect_poll(WConn *conn);

@@ -20,6 +20,7 @@
 #include "utils/guc.h"
 
 #include "pool.h"
+#include "shmem.h"
 
 /*
  * The per-pool settings: the pool.* settings of the same names give their

@@ -21,6 +21,7 @@
 #include "utils/hsearch.h"
 
 #include "pool.h"
+#include "shmem.h"
 
 PoolShared *pool_shared = NULL;
 static HTAB *role_holds = NULL;

@@ -39,6 +39,10 @@
 #include "utils/memutils.h"
 
 #include "pool.h"
+#include "shmem.h"
+#include "wire.h"
+#include "target.h"
+#include "call.h"
 
 #define TARGET_CACHE_SIZE 16
 

@@ -37,6 +37,8 @@
 #include "utils/timestamp.h"
 
 #include "pool.h"
+#include "shmem.h"
+#include "call.h"
 
 PG_FUNCTION_INFO_V1(pool_stats);
 PG_FUNCTION_INFO_V1(pool_connections);

@@ -53,6 +53,8 @@
 #include "utils/memutils.h"
 
 #include "pool.h"
+#include "shmem.h"
+#include "wire.h"
 #include "worker.h"
 
 

@@ -22,6 +22,8 @@
 #include "libpq-fe.h"
 
 #include "pool.h"
+#include "shmem.h"
+#include "wire.h"
 #include "scan.h"
 
 /* Flush a response message once this much is buffered. */
