@@ -414,6 +414,12 @@ typedef struct PoolLane
 #define POOL_REC_NOTICE		'N' /* fields, as in the error record */
 #define POOL_REC_ERROR		'E' /* (field code, value\0)..., \0; final */
 #define POOL_REC_DONE		'Z' /* command tag\0; final */
+#define POOL_REC_NOTIFY		'A' /* uint32 pid, channel\0, payload\0: a
+								 * notification of a reserved connection */
+#define POOL_REC_XACT		'x' /* one byte, the remote transaction status of
+								 * a reserved connection after the command:
+								 * 'I' idle, 'T' in a transaction, 'E' in a
+								 * failed one, '?' unknown */
 
 /* Error/notice field codes beyond those of the protocol. */
 #define POOL_FIELD_REMOTE	'r' /* present when it came from the remote */
@@ -529,6 +535,28 @@ extern void pool_append_nonsuperuser_options(StringInfo conninfo,
 #define POOL_NO_CLIENT_CERT		"/dev/null/pool-no-client-certificate"
 extern void pool_check_conninfo_options(struct _PQconninfoOption *opts);
 
+/*
+ * An error or notice of a call, as a caller that reports messages its own
+ * way (PoolCallState.on_message) receives it.
+ */
+typedef struct PoolMessage
+{
+	bool		is_error;
+	bool		remote;			/* raised by the remote SQL command */
+	bool		lost;			/* the connection was lost */
+	int			sqlerrcode;
+	const char *message;		/* NULL when the remote sent none */
+	const char *detail;
+	const char *hint;
+	const char *context;
+} PoolMessage;
+
+struct PoolCallState;
+typedef void (*PoolMessageHook) (struct PoolCallState *st,
+								 const PoolMessage *m);
+typedef void (*PoolNotifyHook) (struct PoolCallState *st, int pid,
+								const char *channel, const char *payload);
+
 /* functions.c: one command and its response, as the backend sees it */
 typedef struct PoolCallState
 {
@@ -563,6 +591,21 @@ typedef struct PoolCallState
 								 * command (not from a lost connection) */
 	bool		connection_lost;	/* the error raised ended the remote
 									 * session */
+
+	/*
+	 * For a caller that speaks another interface (pool_dblink): on_message,
+	 * if set, gets every error and notice instead of their being raised (an
+	 * error it returns from ends the call quietly); plain leaves out the
+	 * context lines of pool's and the early check of column types, and
+	 * reports a column count mismatch without detail.
+	 */
+	bool		plain;
+	PoolMessageHook on_message;
+	PoolNotifyHook on_notify;	/* notifications of a reserved connection */
+	void	   *hook_arg;
+	bool		error_handled;	/* on_message returned from an error */
+	bool		saw_rowdesc;	/* a result with rows came */
+	char		xact_status;	/* POOL_REC_XACT's byte, or 0 */
 } PoolCallState;
 
 extern void pool_check_not_null(FunctionCallInfo fcinfo, int arg,
