@@ -115,7 +115,6 @@ static DblinkConn unnamed_conn;
  * The error of a connection that is not there.
  */
 static void
-pg_attribute_noreturn()
 pool_dblink_not_available(const char *conname)
 {
 	if (conname != NULL)
