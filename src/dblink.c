@@ -105,6 +105,8 @@ typedef struct DblinkCall
 	bool		connecting;		/* a connection failure is dblink's "could not
 								 * establish connection" */
 	const char *internal;		/* an error is an internal one: "begin error" */
+	bool		ignore_errors;	/* giving a connection back: whatever fails,
+								 * it is gone */
 	bool		failed;			/* a remote error became a NOTICE */
 } DblinkCall;
 
@@ -202,7 +204,7 @@ pool_dblink_on_message(PoolCallState *st, const PoolMessage *m)
 	DblinkCall *dc = (DblinkCall *) st->hook_arg;
 	char	   *where;
 
-	if (!m->is_error)
+	if (!m->is_error || dc->ignore_errors)
 		return;					/* dblink does not show remote notices */
 	if (dc->conn != NULL)
 	{
@@ -215,9 +217,9 @@ pool_dblink_on_message(PoolCallState *st, const PoolMessage *m)
 	}
 	if (dc->internal != NULL)
 		elog(ERROR, "%s: %s", dc->internal, m->message ? m->message : "");
-	if (!m->remote && !m->lost &&
-		(dc->connecting || ERRCODE_TO_CATEGORY(m->sqlerrcode) ==
-		 ERRCODE_CONNECTION_EXCEPTION))
+	/* a one-shot call connects, or takes a connection that is open */
+	if (!m->remote && !m->lost && (dc->connecting || dc->conn == NULL) &&
+		ERRCODE_TO_CATEGORY(m->sqlerrcode) == ERRCODE_CONNECTION_EXCEPTION)
 		ereport(ERROR,
 				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
 				 errmsg("could not establish connection"),
@@ -485,6 +487,7 @@ pool_dblink_release(DblinkConn *c)
 	dc.conn = c;
 	dc.what = "while disconnecting";
 	dc.fail = true;
+	dc.ignore_errors = true;
 	pool_dblink_prepare(&st, &dc, NULL);
 	PG_TRY();
 	{
