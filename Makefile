@@ -1,6 +1,6 @@
 # Makefile for the pool extension (PGXS)
 
-EXTENSION = pool
+EXTENSION = pool pool_dblink
 EXTVERSION = 1.2
 MODULE_big = pool
 OBJS = \
@@ -17,9 +17,12 @@ OBJS = \
 	src/scan.o \
 	src/functions.o \
 	src/handles.o \
-	src/views.o
+	src/views.o \
+	src/dblink.o \
+	src/dblink_fdw.o \
+	src/dblink_build.o
 
-DATA = $(wildcard sql/$(EXTENSION)--*.sql)
+DATA = $(wildcard sql/pool--*.sql) $(wildcard sql/pool_dblink--*.sql)
 PGFILEDESC = "pool - shared pool of connections to remote PostgreSQL servers"
 
 PG_CPPFLAGS = -I$(libpq_srcdir) -DPOOL_VERSION='"$(EXTVERSION)"'
@@ -43,4 +46,4 @@ ifeq ($(PORTNAME), linux)
 SHLIB_LINK += -lanl
 endif
 
-$(OBJS): src/pool.h src/worker.h src/scan.h
+$(OBJS): src/pool.h src/worker.h src/scan.h src/dblink.h

@@ -48,6 +48,28 @@ extern int	pool_channel_idle_lanes(void);
 extern bool pool_call_is_busy(PoolCall *call);
 extern void pool_ring_worker(int worker, int procno, int lane_no);
 
+/*
+ * An error or notice of a call, as a caller that reports messages its own
+ * way (PoolCallState.on_message) receives it.
+ */
+typedef struct PoolMessage
+{
+	bool		is_error;
+	bool		remote;			/* raised by the remote SQL command */
+	bool		lost;			/* the connection was lost */
+	int			sqlerrcode;
+	const char *message;		/* NULL when the remote sent none */
+	const char *detail;
+	const char *hint;
+	const char *context;
+} PoolMessage;
+
+struct PoolCallState;
+typedef void (*PoolMessageHook) (struct PoolCallState *st,
+								 const PoolMessage *m);
+typedef void (*PoolNotifyHook) (struct PoolCallState *st, int pid,
+								const char *channel, const char *payload);
+
 /* functions.c: one command and its response, as the backend sees it */
 typedef struct PoolCallState
 {
@@ -84,6 +106,21 @@ typedef struct PoolCallState
 								 * command (not from a lost connection) */
 	bool		connection_lost;	/* the error raised ended the remote
 									 * session */
+
+	/*
+	 * For a caller that speaks another interface (pool_dblink): on_message,
+	 * if set, gets every error and notice instead of their being raised (an
+	 * error it returns from ends the call quietly); plain leaves out the
+	 * context lines of pool's and the early check of column types, and
+	 * reports a column count mismatch without detail.
+	 */
+	bool		plain;
+	PoolMessageHook on_message;
+	PoolNotifyHook on_notify;	/* notifications of a reserved connection */
+	void	   *hook_arg;
+	bool		error_handled;	/* on_message returned from an error */
+	bool		saw_rowdesc;	/* a result with rows came */
+	char		xact_status;	/* POOL_REC_XACT's byte, or 0 */
 } PoolCallState;
 
 extern void pool_check_not_null(FunctionCallInfo fcinfo, int arg,

@@ -107,7 +107,7 @@ pool_in_list(const char *name, const char *const *list)
 	return false;
 }
 
-static PQconninfoOption *
+PQconninfoOption *
 pool_libpq_options(void)
 {
 	if (libpq_options == NULL)

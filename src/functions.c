@@ -342,6 +342,25 @@ pool_raise(PoolCallState *st, const char *p, uint32 len, bool is_error)
 			sqlstate = "XX000";
 	}
 
+	if (st->on_message != NULL)
+	{
+		PoolMessage m;
+
+		m.is_error = is_error;
+		m.remote = remote;
+		m.lost = lost;
+		m.sqlerrcode = MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
+									 sqlstate[3], sqlstate[4]);
+		m.message = message;
+		m.detail = detail;
+		m.hint = hint;
+		m.context = context;
+		st->on_message(st, &m);
+		if (is_error)
+			st->error_handled = true;
+		return;
+	}
+
 	/*
 	 * errcontext() is a macro that must not be an operand of ?:.  A notice
 	 * names the command by its beginning only: a remote may send many.
@@ -375,7 +394,7 @@ pool_convert_context(void *arg)
 {
 	PoolCallState *st = (PoolCallState *) arg;
 
-	if (st->converting >= 0)
+	if (st->converting >= 0 && !st->plain)
 		errcontext("column \"%s\" of a row returned by pool \"%s\"",
 				   NameStr(TupleDescAttr(st->tupdesc, st->converting)->attname),
 				   st->target.name);
@@ -399,6 +418,10 @@ pool_check_rowdesc(PoolCallState *st, const char *p, uint32 len)
 	intervalstyle = p;
 	p += strlen(p) + 1;
 
+	if (ncols + st->first_col != (uint32) st->tupdesc->natts && st->plain)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("remote query result rowtype does not match the specified FROM clause rowtype")));
 	if (ncols + st->first_col != (uint32) st->tupdesc->natts)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -427,7 +450,8 @@ pool_check_rowdesc(PoolCallState *st, const char *p, uint32 len)
 		 * even before any row arrives.  Strings go anywhere, anything goes
 		 * into a string, and other types are left to their input functions.
 		 */
-		if (remote_type == local_type || remote_type >= FirstGenbkiObjectId ||
+		if (st->plain || remote_type == local_type ||
+			remote_type >= FirstGenbkiObjectId ||
 			local_type >= FirstGenbkiObjectId ||
 			!SearchSysCacheExists1(TYPEOID, ObjectIdGetDatum(remote_type)))
 			continue;			/* the remote may be newer */
@@ -543,6 +567,7 @@ pool_handle_message(PoolCallState *st, const char *data, Size len)
 		switch (type)
 		{
 			case POOL_REC_ROWDESC:
+				st->saw_rowdesc = true;
 				if (st->tupdesc != NULL)
 					pool_check_rowdesc(st, payload, rlen);
 				break;
@@ -553,10 +578,24 @@ pool_handle_message(PoolCallState *st, const char *data, Size len)
 			case POOL_REC_NOTICE:
 				pool_raise(st, payload, rlen, false);
 				break;
+			case POOL_REC_NOTIFY:
+				if (st->on_notify != NULL && rlen > sizeof(uint32))
+				{
+					const char *channel = payload + sizeof(uint32);
+
+					st->on_notify(st, (int) pool_get_uint32(payload),
+								  pool_valid_text(channel),
+								  pool_valid_text(channel + strlen(channel) + 1));
+				}
+				break;
+			case POOL_REC_XACT:
+				if (rlen >= 1)
+					st->xact_status = payload[0];
+				break;
 			case POOL_REC_ERROR:
 				pool_call_finish(&st->call);
 				pool_raise(st, payload, rlen, true);
-				return true;	/* not reached */
+				return true;	/* only when on_message took the error */
 			case POOL_REC_NUMBER:
 				if (rlen != sizeof(uint64))
 					elog(ERROR, "malformed number record from pool worker");
@@ -661,7 +700,7 @@ pool_call_read(PoolCallState *st)
 				break;
 		}
 		/* an error was raised above: the end of a call is its tag */
-		if (st->tag == NULL)
+		if (st->tag == NULL && !st->error_handled)
 			elog(ERROR, "pool worker ended a call without a command tag");
 	}
 	PG_CATCH();

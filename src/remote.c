@@ -69,6 +69,7 @@ static void pool_conn_end_request_and_close(WConn *conn);
 /* connections whose host names are being resolved */
 int			pool_nresolving = 0;
 static void pool_conn_idle_input(WConn *conn);
+static void pool_conn_report_session(WConn *conn, WRequest *req);
 static void pool_conn_pump_request(WConn *conn);
 static void pool_conn_pump_validation(WConn *conn);
 static void pool_conn_pump_cleaning(WConn *conn);
@@ -488,11 +489,58 @@ pool_conn_idle_input(WConn *conn)
 		pool_conn_close(conn, POOL_CLOSE_BROKEN);
 		return;
 	}
+	/* a reserved connection's go with its session's next command */
+	if (conn->reserved)
+		return;
 	while ((notify = PQnotifies(conn->conn)) != NULL)
 	{
 		conn->results++;
 		PQfreemem(notify);
 	}
+}
+
+/*
+ * After a command on a reserved connection: the notifications that came on
+ * it since its last command, and the remote transaction status, go to the
+ * session before the final record.
+ */
+static void
+pool_conn_report_session(WConn *conn, WRequest *req)
+{
+	PGnotify   *notify;
+	int			start;
+	char		status;
+
+	while ((notify = PQnotifies(conn->conn)) != NULL)
+	{
+		conn->results++;
+		pool_begin_record(&req->building, POOL_REC_NOTIFY, &start);
+		pool_put_uint32(&req->building, (uint32) notify->be_pid);
+		appendBinaryStringInfo(&req->building, notify->relname,
+							   strlen(notify->relname) + 1);
+		appendBinaryStringInfo(&req->building, notify->extra,
+							   strlen(notify->extra) + 1);
+		pool_end_record(&req->building, start);
+		PQfreemem(notify);
+	}
+	switch (PQtransactionStatus(conn->conn))
+	{
+		case PQTRANS_IDLE:
+			status = 'I';
+			break;
+		case PQTRANS_INTRANS:
+			status = 'T';
+			break;
+		case PQTRANS_INERROR:
+			status = 'E';
+			break;
+		default:
+			status = '?';
+			break;
+	}
+	pool_begin_record(&req->building, POOL_REC_XACT, &start);
+	appendStringInfoChar(&req->building, status);
+	pool_end_record(&req->building, start);
 }
 
 /*
@@ -1652,6 +1700,7 @@ pool_conn_request_complete(WConn *conn)
 			conn->state = WC_RESERVED;
 			pool_slot_set_state(conn, POOL_SLOT_RESERVED, req);
 			pool_conn_want(conn, WL_SOCKET_READABLE);
+			pool_conn_report_session(conn, req);
 		}
 		pool_request_done(req);
 		if (conn->revoked)
@@ -2340,6 +2389,11 @@ void
 pool_conn_reserve(WConn *conn, WRequest *req)
 {
 	uint64		reservation;
+	PGnotify   *notify;
+
+	/* notifications before the session's time are not its */
+	while ((notify = PQnotifies(conn->conn)) != NULL)
+		PQfreemem(notify);
 
 	/* numbered across workers and their restarts: no handle comes back */
 	reservation = pg_atomic_fetch_add_u64(&pool_shared->next_reservation, 1) &

@@ -76,5 +76,6 @@ extern void pool_append_nonsuperuser_options(StringInfo conninfo,
 /* A client certificate path that cannot exist: libpq then uses none. */
 #define POOL_NO_CLIENT_CERT		"/dev/null/pool-no-client-certificate"
 extern void pool_check_conninfo_options(struct _PQconninfoOption *opts);
+extern struct _PQconninfoOption *pool_libpq_options(void);
 
 #endif							/* POOL_TARGET_H */

@@ -74,6 +74,12 @@ typedef struct PoolLane
 #define POOL_REC_NUMBER		'K' /* uint64: a checkout's handle, the
 								 * connections a reset closed; before DONE */
 #define POOL_REC_DONE		'Z' /* command tag\0; final */
+#define POOL_REC_NOTIFY		'A' /* uint32 pid, channel\0, payload\0: a
+								 * notification of a reserved connection */
+#define POOL_REC_XACT		'x' /* one byte, the remote transaction status of
+								 * a reserved connection after the command:
+								 * 'I' idle, 'T' in a transaction, 'E' in a
+								 * failed one, '?' unknown */
 
 /* Error/notice field codes beyond those of the protocol. */
 #define POOL_FIELD_REMOTE	'r' /* present when it came from the remote */

@@ -21,9 +21,21 @@
 # so pool, dblink and pgbouncer pay the same authentication when they
 # connect.  The local cluster has pool preloaded (pool_size 4, max_overflow
 # 0) and dblink; pgbouncer (Debian's package) runs in transaction mode with
-# a pool of 4 per database, like pool's.
+# a pool of 4 per database, like pool's.  A second database of the local
+# cluster has pool_dblink instead of dblink (the two cannot share one), for
+# dblink's interface on pool next to the real dblink on the same workloads.
+#
+# PG_CONFIG, when set, names the PostgreSQL to build for and run (default:
+# Debian's 15).
 
+# lib.sh sets PG_CONFIG to the major's: keep the caller's
+user_pg_config=${PG_CONFIG:-}
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+if [ -n "$user_pg_config" ]; then
+    PG_CONFIG=$user_pg_config
+    PG_BIN=$("$PG_CONFIG" --bindir)
+    export PATH="$PG_BIN:$POOL_PATH0"
+fi
 
 SECONDS_EACH=${BENCH_SECONDS:-10}
 WARMUP=2
@@ -155,11 +167,19 @@ for n in 4 2; do
                       pool_size '$n', max_overflow '0', max_pipeline '$PIPELINE')" \
         -c "CREATE USER MAPPING FOR postgres SERVER pipe$n OPTIONS (user 'app', password 'secret')"
 done
+# pool_dblink in a database of its own; its named connections come from a
+# server of pool with a pool of 16, so that 16 clients can each keep one
+local_sql -c "CREATE DATABASE pooldblink"
+local_sql -d pooldblink -c "CREATE EXTENSION pool" -c "CREATE EXTENSION pool_dblink" \
+    -c "CREATE SERVER bench_kept FOREIGN DATA WRAPPER pool OPTIONS (host '127.0.0.1', port '$REMOTE_PORT', dbname 'app', pool_size '16')" \
+    -c "CREATE USER MAPPING FOR postgres SERVER bench_kept OPTIONS (user 'app', password 'secret')"
 # both reach the remote, or stop here with their error
 [ "$(local_sql -c "SELECT x FROM pool.query('$TARGET', 'SELECT 1') AS t(x int)")" = 1 ] ||
     fail "pool.query does not reach the remote"
 [ "$(local_sql -c "SELECT x FROM dblink('$TARGET', 'SELECT 1') AS t(x int)")" = 1 ] ||
     fail "dblink does not reach the remote"
+[ "$(local_sql -d pooldblink -c "SELECT x FROM dblink('$TARGET', 'SELECT 1') AS t(x int)")" = 1 ] ||
+    fail "pool_dblink does not reach the remote"
 for i in $(seq 1 50); do
     [ "$(local_sql -c "SELECT x FROM dblink('$PGB_TARGET', 'SELECT 1') AS t(x int)" 2>/dev/null)" = 1 ] && break
     [ "$i" = 50 ] && { cat "$DIR/pgbouncer.log" >&2; fail "dblink does not reach the remote through pgbouncer"; }
@@ -228,6 +248,17 @@ SQL
 write_script dblink_per_call <<SQL
 SELECT * FROM dblink('$TARGET', 'SELECT 1') AS t(x int);
 SQL
+# the same two through pool_dblink (run in the database pooldblink)
+write_script pool_dblink_kept <<SQL
+\if :connected = 0
+SELECT dblink_connect('r', 'bench_kept');
+\set connected 1
+\endif
+SELECT * FROM dblink('r', 'SELECT 1') AS t(x int);
+SQL
+write_script pool_dblink_per_call <<SQL
+SELECT * FROM dblink('$TARGET', 'SELECT 1') AS t(x int);
+SQL
 write_script dblink_pgbouncer <<SQL
 SELECT * FROM dblink('$PGB_TARGET', 'SELECT 1') AS t(x int);
 SQL
@@ -259,12 +290,14 @@ TICK_US=$((1000000 / $(getconf CLK_TCK)))
 # run_pgbench NAME CLIENTS [pgbench options]: a warm-up run, then the
 # measured one while the remote's connections are counted; sets LAT (ms),
 # TPS, MAXCONN and CPU (busy CPU time of the whole machine per transaction,
-# in us: pgbench, both clusters and the sampler)
+# in us: pgbench, both clusters and the sampler).  The pool_dblink scripts
+# run in the database pooldblink.
 run_pgbench() {
-    local name=$1 clients=$2 filter=$DBLINK_FILTER job rc=0 out cpu0 txns
+    local name=$1 clients=$2 filter=$DBLINK_FILTER job rc=0 out cpu0 txns db=postgres
     shift 2
+    case $name in pool_dblink*) db=pooldblink ;; esac
     local args=(-n -h "$DIR" -p "$LOCAL_PORT" -U postgres -D connected=0
-        -c "$clients" -j "$((clients > 1 ? 2 : 1))" -f "$DIR/$name.sql" "$@" postgres)
+        -c "$clients" -j "$((clients > 1 ? 2 : 1))" -f "$DIR/$name.sql" "$@" "$db")
     case $name in
         pool*) filter=$POOL_FILTER ;;
         pipe4*) filter="application_name = 'pipe4'" ;;
@@ -300,7 +333,7 @@ run_pgbench() {
         fail "no latency, tps or transactions in pgbench's output"
     fi
     CPU=$(awk -v t="$CPU" -v us="$TICK_US" -v n="$txns" 'BEGIN { printf "%.1f", t * us / n }')
-    printf '  %-16s %2d clients: latency %8s ms %8s tps  %6s us CPU per call  %3s remote connections at most\n' \
+    printf '  %-20s %2d clients: latency %8s ms %8s tps  %6s us CPU per call  %3s remote connections at most\n' \
         "$name" "$clients" "$LAT" "$TPS" "$CPU" "$MAXCONN"
 }
 
@@ -404,6 +437,14 @@ for mp in $SWEEP; do
     run_pgbench pipe4 64; SWEEP_OUT="$SWEEP_OUT$line $TPS $CPU"$'\n'
 done
 local_sql -c "ALTER SERVER pipe4 OPTIONS (SET max_pipeline '$PIPELINE')"
+
+say "dblink's interface through pool_dblink, SELECT 1 on the remote (${SECONDS_EACH} s each)"
+run_pgbench pool_dblink_kept 1;      PD_KEPT1_LAT=$LAT
+run_pgbench pool_dblink_per_call 1;  PD_CALL1_LAT=$LAT
+run_pgbench pool_dblink_kept 16;     PD_KEPT16_TPS=$TPS
+# close bench_kept's 16 idle connections, which would count as pool's below
+local_sql -d pooldblink -c "SELECT pool.reset('bench_kept')" >/dev/null
+run_pgbench pool_dblink_per_call 16; PD_CALL16_TPS=$TPS; PD_CALL16_CONN=$MAXCONN
 
 say "4 remotes, one statement each waiting 10 ms there, 1 client (${SECONDS_EACH} s each)"
 run_pgbench pool_fanout 1;       FAN_POOL_LAT=$LAT
@@ -547,6 +588,10 @@ TPS_PGB=$(ratio "$POOL16_TPS" "$PGB16_TPS")
 FANOUT=$(ratio "$FAN_DBLINK_LAT" "$FAN_POOL_LAT")
 CONN=$(ratio "$KEPT16_CONN" "$POOL16_CONN")
 ROWS_RATIO=$(ratio "$POOL_ROWS_S" "$DBLINK_ROWS_S")
+PD_LAT_KEPT=$(ratio "$PD_KEPT1_LAT" "$KEPT1_LAT")
+PD_LAT_CALL=$(ratio "$CALL1_LAT" "$PD_CALL1_LAT")
+PD_TPS_KEPT=$(ratio "$PD_KEPT16_TPS" "$KEPT16_TPS")
+PD_TPS_CALL=$(ratio "$PD_CALL16_TPS" "$CALL16_TPS")
 # the pool must have been seen at work, on no more than pool_size connections
 if [ "$POOL16_CONN" -ge 1 ] && [ "$POOL16_CONN" -le 4 ]; then CONN_MET=yes; else CONN_MET=no; fi
 
@@ -613,6 +658,17 @@ echo "max_pipeline on 4 connections: 16 clients (tps, us CPU per call), 64 clien
 while read -r mp a b c d; do
     [ -n "$mp" ] && printf '  %4s: %8s tps %7s us   %8s tps %7s us\n' "$mp" "$a" "$b" "$c" "$d"
 done <<<"$SWEEP_OUT"
+echo
+echo "dblink's interface through pool_dblink (the \"pool\" column) against the real dblink:"
+row "1 client, named connection (ms)" "dblink, kept connection" \
+    "$PD_KEPT1_LAT" "$KEPT1_LAT" "$(fmt "$PD_LAT_KEPT")" "" ""
+row "1 client, connection string (ms)" "dblink, connect per call" \
+    "$PD_CALL1_LAT" "$CALL1_LAT" "$(fmt "$PD_LAT_CALL") faster" "" ""
+row "16 clients, named connections (tps)" "dblink, 16 kept connections" \
+    "$PD_KEPT16_TPS" "$KEPT16_TPS" "$(fmt "$PD_TPS_KEPT")" "" ""
+row "16 clients, connection string (tps)" "dblink, connect per call" \
+    "$PD_CALL16_TPS" "$CALL16_TPS" "$(fmt "$PD_TPS_CALL")" "" ""
+echo "  (16 clients with a connection string: $PD_CALL16_CONN remote connections of pool at most)"
 echo
 echo "ratios: latency and time pool/dblink (lower is better), throughput pool/dblink (higher is better);"
 echo "        \"faster\" and \"fewer\" are dblink/pool"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the whole test suite: the pg_regress tests of the SQL surface, then the
-# TAP tests that need two clusters, restarts and kills, on each PostgreSQL
-# major asked for.
+# TAP tests that need two clusters, restarts and kills, then dblink's own
+# regression suite against pool_dblink (test/dblink_suite.sh; it counts as one
+# test), on each PostgreSQL major asked for.
 #
 #   test/check.sh            on 15 (Debian's package), as root or with sudo
 #   test/check.sh 15 18      on 15, then on 18 (built from Debian's source
@@ -27,6 +28,7 @@ summaries=()
 # Run the suite on the major pool_use_major chose; adds to the totals.
 run_major() {
     local regress_passed=0 regress_failed=0 tap_passed=0 tap_failed=0
+    local dblink_passed=0 dblink_failed=0
     local rc log major_status=0 start=$SECONDS
 
     say "PostgreSQL $PG_MAJOR: building ($("$PG_CONFIG" --version))"
@@ -84,9 +86,25 @@ run_major() {
         grep -E '^# (fault|load|bad input): ' "$WORK/tap.log" | sed 's/^# //'
     fi
 
-    summaries+=("PostgreSQL $PG_MAJOR: pg_regress $regress_passed passed, $regress_failed failed; TAP $tap_passed passed, $tap_failed failed ($((SECONDS - start)) s)")
-    total_passed=$((total_passed + regress_passed + tap_passed))
-    total_failed=$((total_failed + regress_failed + tap_failed))
+    # dblink's suite, against the pool_dblink just installed for this major
+    say "PostgreSQL $PG_MAJOR: dblink's regression suite"
+    set +e
+    PG_CONFIG="$PG_CONFIG" bash "$POOL_ROOT/test/dblink_suite.sh" "$PG_MAJOR" \
+        >"$WORK/dblink-suite.log" 2>&1
+    rc=$?
+    set -e
+    if [ "$rc" = 0 ]; then
+        dblink_passed=1
+        grep -E '^dblink suite on ' "$WORK/dblink-suite.log" || true
+    else
+        dblink_failed=1
+        major_status=1
+        cat "$WORK/dblink-suite.log"
+    fi
+
+    summaries+=("PostgreSQL $PG_MAJOR: pg_regress $regress_passed passed, $regress_failed failed; TAP $tap_passed passed, $tap_failed failed; dblink suite $dblink_passed passed, $dblink_failed failed ($((SECONDS - start)) s)")
+    total_passed=$((total_passed + regress_passed + tap_passed + dblink_passed))
+    total_failed=$((total_failed + regress_failed + tap_failed + dblink_failed))
     if [ "$major_status" = 0 ] && [ -z "${POOL_KEEP:-}" ]; then
         as_root rm -rf "$WORK"
     fi
