@@ -139,6 +139,7 @@ extern void pool_call_run(PoolCallState *st, char kind, text *sql,
 						  ArrayType *params);
 
 /* handles.c */
+extern int64 pool_call_checkout(PoolCallState *st);
 extern void pool_handles_discard_all(void);
 
 /* views.c and functions.c export only SQL-callable functions */

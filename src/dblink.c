@@ -543,11 +543,7 @@ pool_dblink_connect(PG_FUNCTION_ARGS)
 	dc.connecting = true;
 	pool_dblink_prepare(&st, &dc, &target);
 	st.may_pipeline = false;
-	pool_call_run(&st, POOL_REQ_CHECKOUT, cstring_to_text(""), NULL);
-	if (st.tag == NULL ||
-		sscanf(st.tag, "CHECKOUT " INT64_FORMAT, &handle) != 1)
-		elog(ERROR, "unexpected answer to a checkout: \"%s\"",
-			 st.tag ? st.tag : "");
+	handle = pool_call_checkout(&st);
 
 	memset(&made, 0, sizeof(made));
 	made.open = true;

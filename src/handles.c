@@ -643,6 +643,20 @@ pool_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /*
+ * Reserve a connection of st's target for the session (the call is
+ * prepared by the caller); returns the handle the worker numbered it with.
+ */
+int64
+pool_call_checkout(PoolCallState *st)
+{
+	pool_call_run(st, POOL_REQ_CHECKOUT, cstring_to_text(""), NULL);
+	if (!st->has_number || st->number == 0 ||
+		st->number > (uint64) PG_INT64_MAX)
+		elog(ERROR, "pool worker answered a checkout without a handle");
+	return (int64) st->number;
+}
+
+/*
  * pool.checkout(target text, scope text DEFAULT 'session') returns bigint
  */
 Datum
@@ -675,11 +689,7 @@ pool_checkout_handle(PG_FUNCTION_ARGS)
 
 	memset(&st, 0, sizeof(st));
 	pool_resolve_target(PG_GETARG_TEXT_PP(0), &st.target);
-	pool_call_run(&st, POOL_REQ_CHECKOUT, cstring_to_text(""), NULL);
-
-	if (!st.has_number || st.number == 0 || st.number > (uint64) PG_INT64_MAX)
-		elog(ERROR, "pool worker answered a checkout without a handle");
-	handle = (int64) st.number;
+	handle = pool_call_checkout(&st);
 	h = pool_handle_add(handle, PG_GETARG_TEXT_PP(0), &st.target);
 	h->reserved = true;
 	h->transaction_scope = transaction_scope;
