@@ -70,6 +70,9 @@ static void pool_conn_end_request_and_close(WConn *conn);
 int			pool_nresolving = 0;
 static void pool_conn_idle_input(WConn *conn);
 static void pool_conn_report_session(WConn *conn, WRequest *req);
+static void pool_conn_take_notifies(WConn *conn);
+static void pool_conn_forget_notifies(WConn *conn);
+static void pool_conn_free_notifies(WConn *conn);
 static void pool_conn_pump_request(WConn *conn);
 static void pool_conn_pump_validation(WConn *conn);
 static void pool_conn_pump_cleaning(WConn *conn);
@@ -479,8 +482,6 @@ pool_conn_connect_poll(WConn *conn)
 static void
 pool_conn_idle_input(WConn *conn)
 {
-	PGnotify   *notify;
-
 	if (!PQconsumeInput(conn->conn) || PQstatus(conn->conn) != CONNECTION_OK)
 	{
 		ereport(DEBUG1,
@@ -489,14 +490,84 @@ pool_conn_idle_input(WConn *conn)
 		pool_conn_close(conn, POOL_CLOSE_BROKEN);
 		return;
 	}
-	/* a reserved connection's go with its session's next command */
-	if (conn->reserved)
-		return;
+	pool_conn_take_notifies(conn);
+}
+
+/*
+ * Take the notifications libpq has read.  A reserved connection keeps them
+ * for its session's next command, encoded, up to POOL_KEPT_NOTIFY_BYTES (a
+ * remote could send them without end, and the worker's memory serves every
+ * session); the rest are dropped, and the first drop is logged.  Other
+ * connections' are dropped.
+ */
+static void
+pool_conn_take_notifies(WConn *conn)
+{
+	PGnotify   *notify;
+
 	while ((notify = PQnotifies(conn->conn)) != NULL)
 	{
+		size_t		size = 1 + 2 * sizeof(uint32) + strlen(notify->relname) + 1 +
+			strlen(notify->extra) + 1;
+
 		conn->results++;
+		if (conn->reserved && conn->kept_notifies.len + size <= POOL_KEPT_NOTIFY_BYTES)
+		{
+			int			start;
+
+			if (conn->kept_notifies.data == NULL)
+			{
+				MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(conn));
+
+				initStringInfo(&conn->kept_notifies);
+				MemoryContextSwitchTo(old);
+			}
+			pool_begin_record(&conn->kept_notifies, POOL_REC_NOTIFY, &start);
+			pool_put_uint32(&conn->kept_notifies, (uint32) notify->be_pid);
+			appendBinaryStringInfo(&conn->kept_notifies, notify->relname,
+								   strlen(notify->relname) + 1);
+			appendBinaryStringInfo(&conn->kept_notifies, notify->extra,
+								   strlen(notify->extra) + 1);
+			pool_end_record(&conn->kept_notifies, start);
+		}
+		else if (conn->reserved && !conn->notifies_dropped)
+		{
+			conn->notifies_dropped = true;
+			ereport(LOG,
+					(errmsg("pool \"%s\": dropping notifications of remote pid %d beyond the %d kB kept for the session that holds it",
+							conn->pool->shared->name, conn->remote_pid,
+							POOL_KEPT_NOTIFY_BYTES / 1024)));
+		}
 		PQfreemem(notify);
 	}
+}
+
+/*
+ * Free what a reserved connection kept for its session (given back, or
+ * closing).
+ */
+static void
+pool_conn_free_notifies(WConn *conn)
+{
+	if (conn->kept_notifies.data != NULL)
+		pfree(conn->kept_notifies.data);
+	memset(&conn->kept_notifies, 0, sizeof(conn->kept_notifies));
+	conn->notifies_dropped = false;
+}
+
+/*
+ * Forget the notifications kept for a reserved connection's session.
+ */
+static void
+pool_conn_forget_notifies(WConn *conn)
+{
+	PGnotify   *notify;
+
+	while ((notify = PQnotifies(conn->conn)) != NULL)
+		PQfreemem(notify);
+	if (conn->kept_notifies.data != NULL)
+		resetStringInfo(&conn->kept_notifies);
+	conn->notifies_dropped = false;
 }
 
 /*
@@ -507,22 +578,17 @@ pool_conn_idle_input(WConn *conn)
 static void
 pool_conn_report_session(WConn *conn, WRequest *req)
 {
-	PGnotify   *notify;
 	int			start;
 	char		status;
 
-	while ((notify = PQnotifies(conn->conn)) != NULL)
+	pool_conn_take_notifies(conn);
+	if (conn->kept_notifies.data != NULL && conn->kept_notifies.len > 0)
 	{
-		conn->results++;
-		pool_begin_record(&req->building, POOL_REC_NOTIFY, &start);
-		pool_put_uint32(&req->building, (uint32) notify->be_pid);
-		appendBinaryStringInfo(&req->building, notify->relname,
-							   strlen(notify->relname) + 1);
-		appendBinaryStringInfo(&req->building, notify->extra,
-							   strlen(notify->extra) + 1);
-		pool_end_record(&req->building, start);
-		PQfreemem(notify);
+		appendBinaryStringInfo(&req->building, conn->kept_notifies.data,
+							   conn->kept_notifies.len);
+		resetStringInfo(&conn->kept_notifies);
 	}
+	conn->notifies_dropped = false;
 	switch (PQtransactionStatus(conn->conn))
 	{
 		case PQTRANS_IDLE:
@@ -698,7 +764,10 @@ pool_conn_event(WConn *conn, pgsocket fd, uint32 events)
 			if (events & WL_SOCKET_WRITEABLE)
 				(void) PQflush(conn->conn);
 			if (events & WL_SOCKET_READABLE)
+			{
 				(void) PQconsumeInput(conn->conn);
+				pool_conn_take_notifies(conn);
+			}
 			pool_conn_pump(conn);
 			break;
 		case WC_CLOSED:
@@ -2043,6 +2112,7 @@ pool_conn_close(WConn *conn, PoolCloseReason reason)
 		return;
 	Assert(conn->req == NULL);
 	pool_conn_fail_flight(conn);
+	pool_conn_free_notifies(conn);
 	for (i = 0; i < POOL_WATCHED_PARAMS; i++)
 	{
 		if (conn->watched[i] != NULL)
@@ -2389,11 +2459,9 @@ void
 pool_conn_reserve(WConn *conn, WRequest *req)
 {
 	uint64		reservation;
-	PGnotify   *notify;
 
 	/* notifications before the session's time are not its */
-	while ((notify = PQnotifies(conn->conn)) != NULL)
-		PQfreemem(notify);
+	pool_conn_forget_notifies(conn);
 
 	/* numbered across workers and their restarts: no handle comes back */
 	reservation = pg_atomic_fetch_add_u64(&pool_shared->next_reservation, 1) &
@@ -2439,6 +2507,7 @@ pool_conn_unreserve(WConn *conn)
 	conn->reserved = false;
 	conn->peer = NULL;
 	conn->dirty = true;
+	pool_conn_free_notifies(conn);
 	pool_conn_fail_parked(conn, "canceling the command of a handle that was checked in");
 	pool_begin_write(&conn->slot->changecount);
 	conn->slot->handle = 0;

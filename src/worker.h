@@ -79,6 +79,9 @@
  */
 #define POOL_PIPELINE_JOIN_MS	1
 
+/* The most a reserved connection keeps of notifications for its session. */
+#define POOL_KEPT_NOTIFY_BYTES	(1024 * 1024)
+
 /*
  * The parameters the remote reports (ParameterStatus) that a pipelined
  * statement must leave as they were: one that changes one changed the
@@ -241,6 +244,9 @@ typedef struct WConn
 	int			cancel_pos;
 	uint32		cancel_events;
 	bool		cancel_sent;
+	StringInfoData kept_notifies;	/* a reserved connection's notifications,
+									 * as records, for its session */
+	bool		notifies_dropped;	/* some did not fit */
 	bool		stray_cancel;	/* a cancel went out with statements in flight
 								 * behind its target: a query_canceled of any
 								 * of them may be its doing */

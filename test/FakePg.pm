@@ -50,6 +50,9 @@
 #   rows COUNT WIDTH        COUNT rows of WIDTH "x"
 #   sleep SECONDS           a row "slept" after SECONDS
 #   idle notices COUNT      like SELECT 1, then COUNT notices while idle
+#   idle notifies COUNT BYTES   like SELECT 1, then COUNT notifications
+#                           (NotificationResponse, channel "flood", a payload
+#                           of BYTES "x") while idle
 #   paramstatus COUNT       COUNT ParameterStatus, then like SELECT 1
 #   anything else           ERROR 42601 "fake server does not understand:
 #                           TEXT"
@@ -308,6 +311,8 @@ sub new
 		skip => 0,                      # extended protocol: error, skip to Sync
 		idle => 0,                      # ReadyForQuery sent, nothing received
 		idle_notices => 0,              # idle notices still to send
+		idle_kind => 'N',               # ... or notifications ('A')
+		idle_payload => 0,              # bytes of a notification's payload
 		idle_sent => 0,
 		next_idle => 0,
 	}, $class;
@@ -523,7 +528,10 @@ sub send_idle_notices
 			for (1 .. $batch)
 			{
 				my $i = ++$self->{idle_sent};
-				$self->{out} .= msg('N',
+				$self->{out} .=
+				  $self->{idle_kind} eq 'A'
+				  ? msg('A', pack('N', $$) . "flood\0" . ('x' x $self->{idle_payload}) . "\0")
+				  : msg('N',
 					fields(
 						S => 'NOTICE',
 						V => 'NOTICE',
@@ -1045,6 +1053,22 @@ sub command
 				my ($self) = @_;
 				$self->put(data_row(1));
 				$self->put(complete('SELECT 1'));
+				$self->{idle_notices} += $count;
+				return 1;
+			}
+		};
+	}
+	if ($t =~ /^idle\s+notifies\s+(\d+)\s+(\d+)$/)
+	{
+		my ($count, $bytes) = ($1, $2);
+		return {
+			cols => [ [@INT4] ],
+			run => sub {
+				my ($self) = @_;
+				$self->put(data_row(1));
+				$self->put(complete('SELECT 1'));
+				$self->{idle_kind} = 'A';
+				$self->{idle_payload} = $bytes;
 				$self->{idle_notices} += $count;
 				return 1;
 			}

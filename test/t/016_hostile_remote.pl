@@ -16,7 +16,7 @@ use PoolTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(time);
+use Time::HiRes qw(time usleep);
 
 my $local = pool_local('local',
 	conf => "pool.checkout_timeout = '5s'\npool.connect_timeout = '5s'\n"
@@ -130,6 +130,42 @@ for (1 .. 20)
 }
 cmp_ok(time() - $t0, '<', 5, 'meanwhile the other pool of the worker answers (20 calls)');
 still_fine('after floods of notices');
+
+# --- a flood of notifications on a reserved connection -------------------------
+# A reserved connection keeps its notifications for the session that holds it
+# (pool_dblink's dblink_get_notify reads them), up to 1 MB: the worker's memory
+# serves every session.  100,000 of 1 kB arrive while it sits idle.
+my $rss0 = rss_anon_kb($worker);
+my ($fout, $ferr) = ('', '');
+my $flood_sql = PostgreSQL::Test::Utils::tempdir() . '/flood.sql';
+open my $ffh, '>', $flood_sql or die $!;
+print $ffh qq{SELECT pool.checkout('$target') AS h \\gset
+SELECT * FROM pool.query(:h, 'idle notifies 100000 1000') AS t(x int);
+SELECT pg_sleep(6);
+SELECT * FROM pool.query(:h, 'SELECT 5') AS t(x int);
+SELECT pool.checkin(:h);
+};
+close $ffh;
+my $flood = IPC::Run::start(
+	[ 'psql', '-X', '-q', '-At', '-d', $local->connstr('postgres'), '-f', $flood_sql ],
+	'>', \$fout, '2>', \$ferr, IPC::Run::timeout(120));
+my $rss_max = $rss0;
+for (1 .. 55)
+{
+	usleep(100_000);
+	$flood->pump_nb;
+	my $r = rss_anon_kb($worker);
+	$rss_max = $r if $r > $rss_max;
+}
+$flood->finish;
+like($fout, qr/^1\n.*\n5\n/s, 'the reserved connection serves its session after a flood of notifications')
+  or diag "out: $fout\nerr: $ferr";
+note("worker RssAnon: $rss0 kB before, $rss_max kB at most during the flood");
+cmp_ok($rss_max - $rss0, '<', 16 * 1024,
+	'the worker kept a bounded part of 100 MB of notifications');
+like(slurp_file($local->logfile), qr/dropping notifications of remote pid \d+ beyond the 1024 kB kept/,
+	'and logged that it dropped the rest');
+still_fine('after a flood of notifications');
 
 # --- rows that do not match their description ---------------------------------
 for my $case ('fewer', 'more', 'none')
