@@ -1044,21 +1044,7 @@ sub command
 			}
 		};
 	}
-	if ($t =~ /^idle\s+notices\s+(\d+)$/)
-	{
-		my $count = $1;
-		return {
-			cols => [ [@INT4] ],
-			run => sub {
-				my ($self) = @_;
-				$self->put(data_row(1));
-				$self->put(complete('SELECT 1'));
-				$self->{idle_notices} += $count;
-				return 1;
-			}
-		};
-	}
-	if ($t =~ /^idle\s+notifies\s+(\d+)\s+(\d+)$/)
+	if ($t =~ /^idle\s+notices\s+(\d+)$/ || $t =~ /^idle\s+notifies\s+(\d+)\s+(\d+)$/)
 	{
 		my ($count, $bytes) = ($1, $2);
 		return {
@@ -1067,8 +1053,9 @@ sub command
 				my ($self) = @_;
 				$self->put(data_row(1));
 				$self->put(complete('SELECT 1'));
-				$self->{idle_kind} = 'A';
-				$self->{idle_payload} = $bytes;
+				# notifications of BYTES, or notices
+				$self->{idle_kind} = defined $bytes ? 'A' : 'N';
+				$self->{idle_payload} = $bytes // 0;
 				$self->{idle_notices} += $count;
 				return 1;
 			}
