@@ -97,6 +97,18 @@ as_user psql -X -q -h "$DIR" -p "$LOCAL_PORT" -U etl -d postgres -e <<SQL
 SELECT * FROM pool.query('$TARGET', 'SELECT current_user') AS t(remote_user text);
 SQL
 
+say "dblink's interface on the same pools: pool_dblink"
+local_psql -d postgres -e <<SQL
+CREATE EXTENSION pool_dblink;
+SELECT * FROM dblink('demo_remote', 'SELECT id, name FROM items ORDER BY id LIMIT 2') AS t(id int, name text);
+SELECT dblink_connect('kept', 'demo_remote');
+SELECT dblink_exec('kept', 'BEGIN');
+SELECT dblink_exec('kept', 'UPDATE items SET price = price WHERE id = 1');
+SELECT connection_id, state, holder_pid = pg_backend_pid() AS held_here FROM pool.connections WHERE handle IS NOT NULL;
+SELECT dblink_exec('kept', 'COMMIT');
+SELECT dblink_disconnect('kept');
+SQL
+
 say "16 local sessions run 4,000 pooled queries at once"
 cat >"$DIR/demo.pgbench" <<SQL
 \set id random(1, 1000)
