@@ -1760,7 +1760,14 @@ pool_conn_request_complete(WConn *conn)
 
 	if (conn->reserved)
 	{
-		/* back to the session that holds it, transaction and all */
+		/*
+		 * Back to the session that holds it, transaction and all; with its
+		 * notifications and transaction status, built while the request is
+		 * still the connection's (should that fail, the worker's recovery
+		 * finds it there).
+		 */
+		if (PQstatus(conn->conn) == CONNECTION_OK && !conn->revoked)
+			pool_conn_report_session(conn, req);
 		conn->req = NULL;
 		req->conn = NULL;
 		conn->dirty = true;
@@ -1769,7 +1776,6 @@ pool_conn_request_complete(WConn *conn)
 			conn->state = WC_RESERVED;
 			pool_slot_set_state(conn, POOL_SLOT_RESERVED, req);
 			pool_conn_want(conn, WL_SOCKET_READABLE);
-			pool_conn_report_session(conn, req);
 		}
 		pool_request_done(req);
 		if (conn->revoked)

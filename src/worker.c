@@ -559,6 +559,11 @@ pool_request_abandon(WRequest *req)
 			{
 				WConn	   *conn = req->conn;
 
+				if (conn == NULL)
+				{
+					/* between its connection and its last records */
+					break;
+				}
 				if (pool_conn_discard(conn, req))
 				{
 					/* in flight behind or before others: runs on, unheard */
