@@ -26,7 +26,7 @@ LANGUAGE C STRICT PARALLEL RESTRICTED;
 
 CREATE FUNCTION dblink_connect_u (text)
 RETURNS text
-AS 'MODULE_PATHNAME', 'pool_dblink_connect'
+AS 'MODULE_PATHNAME', 'pool_dblink_connect_u'
 LANGUAGE C STRICT PARALLEL RESTRICTED
 SECURITY DEFINER;
 
@@ -34,7 +34,7 @@ REVOKE ALL ON FUNCTION dblink_connect_u (text) FROM PUBLIC;
 
 CREATE FUNCTION dblink_connect_u (text, text)
 RETURNS text
-AS 'MODULE_PATHNAME', 'pool_dblink_connect'
+AS 'MODULE_PATHNAME', 'pool_dblink_connect_u'
 LANGUAGE C STRICT PARALLEL RESTRICTED
 SECURITY DEFINER;
 

@@ -52,6 +52,7 @@
 #include "dblink.h"
 
 PG_FUNCTION_INFO_V1(pool_dblink_connect);
+PG_FUNCTION_INFO_V1(pool_dblink_connect_u);
 PG_FUNCTION_INFO_V1(pool_dblink_disconnect);
 PG_FUNCTION_INFO_V1(pool_dblink_open);
 PG_FUNCTION_INFO_V1(pool_dblink_close);
@@ -84,8 +85,13 @@ typedef struct DblinkConn
 	PoolTarget	target;
 	Oid			reserve_role;	/* whose credentials it was reserved with */
 	bool		reserve_superuser;
-	Oid			user;			/* the role that made it (outside a SECURITY
-								 * DEFINER dblink_connect_u) */
+	Oid			user;			/* the role that may use it besides: the
+								 * session's role outside dblink_connect_u,
+								 * for a connection made by it */
+	bool		by_connect_u;	/* made by dblink_connect_u */
+	char	   *target_text;	/* what it was made with (secrets and all,
+								 * wiped when it goes), for the checks of
+								 * each command */
 	char		xact_status;	/* remote transaction status, 'I' idle */
 	int			open_cursors;	/* of the transaction dblink_open began */
 	bool		xact_for_cursors;	/* dblink_open began the transaction */
@@ -116,6 +122,8 @@ typedef struct DblinkCall
 
 static HTAB *dblink_conns = NULL;
 static DblinkConn unnamed_conn;
+
+static void pool_dblink_resolve_one_shot(const char *str, PoolTarget *target);
 
 /*
  * The error of a connection that is not there.
@@ -180,7 +188,11 @@ pool_dblink_lookup(const char *name)
 	else if (dblink_conns == NULL)
 		c = NULL;
 	else
+	{
 		c = hash_search(dblink_conns, pool_dblink_key(name), HASH_FIND, NULL);
+		if (c != NULL && !c->open)
+			c = NULL;
+	}
 	if (c != NULL)
 		pool_dblink_check_owner(c);
 	return c;
@@ -270,6 +282,41 @@ pool_dblink_on_notify(PoolCallState *st, int pid, const char *channel,
 }
 
 /*
+ * Before a command on a connection of the session, as for pool's handles:
+ * the role it was made for must still reach its target (USAGE, a user
+ * mapping, the password rule) with the superuser status it had, and the
+ * target must still be the pool the connection came from.  A connection of
+ * dblink_connect_u, used by the role outside it, stands on a superuser's
+ * grant and is not checked again.
+ */
+static void
+pool_dblink_revalidate(DblinkConn *c)
+{
+	PoolTarget	now;
+
+	if (c->by_connect_u && GetUserId() != c->reserve_role)
+		return;
+	if (c->reserve_superuser != superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 c->name[0] ?
+				 errmsg("permission denied for dblink connection \"%s\"", c->name) :
+				 errmsg("permission denied for the unnamed dblink connection"),
+				 errdetail("The superuser status of its role changed since the connection was made."),
+				 errhint("Disconnect it and connect again.")));
+	pool_dblink_resolve_one_shot(c->target_text, &now);
+	if (now.pool_index != c->target.pool_index ||
+		now.pool_generation != c->target.pool_generation)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 c->name[0] ?
+				 errmsg("dblink connection \"%s\" no longer belongs to the pool of its target", c->name) :
+				 errmsg("the unnamed dblink connection no longer belongs to the pool of its target"),
+				 errdetail("The user mapping or the options its target resolves to changed since the connection was made."),
+				 errhint("Disconnect it and connect again.")));
+}
+
+/*
  * Prepare a call of dc's on its connection, or on target for a one-shot.
  */
 static void
@@ -282,6 +329,9 @@ pool_dblink_prepare(PoolCallState *st, DblinkCall *dc, PoolTarget *target)
 	st->hook_arg = dc;
 	if (dc->conn != NULL)
 	{
+		/* giving it back always works */
+		if (!dc->ignore_errors)
+			pool_dblink_revalidate(dc->conn);
 		st->target = dc->conn->target;
 		st->handle = dc->conn->handle;
 		st->role = dc->conn->reserve_role;
@@ -499,6 +549,9 @@ pool_dblink_release(DblinkConn *c)
 	}
 	PG_FINALLY();
 	{
+		if (c->target_text != NULL)
+			memset(c->target_text, 0, strlen(c->target_text));
+		c->target_text = NULL;
 		MemoryContextDelete(c->cxt);
 		c->cxt = NULL;
 	}
@@ -506,11 +559,13 @@ pool_dblink_release(DblinkConn *c)
 }
 
 /*
- * dblink_connect([name text,] connstr text) returns text, and
- * dblink_connect_u, its SECURITY DEFINER twin
+ * Reserve a connection for the session, named or unnamed.  Made by
+ * dblink_connect_u (SECURITY DEFINER), it is reserved for the function's
+ * owner and used by the session's role outside it; otherwise it is the
+ * current role's alone.
  */
-Datum
-pool_dblink_connect(PG_FUNCTION_ARGS)
+static Datum
+pool_dblink_connect_common(FunctionCallInfo fcinfo, bool by_connect_u)
 {
 	char	   *name = NULL;
 	char	   *str;
@@ -535,52 +590,105 @@ pool_dblink_connect(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("duplicate connection name")));
+	/* an unnamed connection of another role is not this one's to replace */
+	if (name == NULL && unnamed_conn.open)
+		pool_dblink_check_owner(&unnamed_conn);
 
-	pool_dblink_resolve_one_shot(str, &target);
+	/*
+	 * Everything that can fail once the connection is reserved is done
+	 * first: the hash table and the connection's memory.
+	 */
+	if (name != NULL && dblink_conns == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(DblinkConn);
+		ctl.hcxt = TopMemoryContext;
+		dblink_conns = hash_create("pool_dblink connections", 16, &ctl,
+								   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	memset(&made, 0, sizeof(made));
+	made.cxt = AllocSetContextCreate(TopMemoryContext, "pool_dblink connection",
+									 ALLOCSET_SMALL_SIZES);
+	made.target_text = MemoryContextStrdup(made.cxt, str);
+	c = NULL;
+	if (name != NULL)
+	{
+		bool		found;
+
+		/* not open until the checkout is done: lookups pass it by */
+		c = hash_search(dblink_conns, name, HASH_ENTER, &found);
+		memset(c, 0, sizeof(*c));
+		strlcpy(c->name, name, NAMEDATALEN);
+	}
+
 	memset(&dc, 0, sizeof(dc));
+	dc.conname = name;
 	dc.what = "while connecting";
 	dc.fail = true;
 	dc.connecting = true;
-	pool_dblink_prepare(&st, &dc, &target);
-	st.may_pipeline = false;
-	handle = pool_call_checkout(&st);
+	PG_TRY();
+	{
+		pool_dblink_resolve_one_shot(str, &target);
+		pool_dblink_prepare(&st, &dc, &target);
+		st.may_pipeline = false;
+		handle = pool_call_checkout(&st);
+	}
+	PG_CATCH();
+	{
+		memset(made.target_text, 0, strlen(made.target_text));
+		MemoryContextDelete(made.cxt);
+		if (name != NULL)
+			hash_search(dblink_conns, name, HASH_REMOVE, NULL);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	memset(str, 0, strlen(str));
 
-	memset(&made, 0, sizeof(made));
 	made.open = true;
 	made.handle = (uint64) handle;
 	made.target = target;
 	made.reserve_role = GetUserId();
 	made.reserve_superuser = superuser();
-	made.user = GetOuterUserId();
+	made.by_connect_u = by_connect_u;
+	/* inside dblink_connect_u, the role outside it uses the connection */
+	made.user = by_connect_u ? GetOuterUserId() : GetUserId();
 	made.xact_status = 'I';
-	made.cxt = AllocSetContextCreate(TopMemoryContext, "pool_dblink connection",
-									 ALLOCSET_SMALL_SIZES);
 
 	if (name == NULL)
 	{
-		if (unnamed_conn.open)
-			pool_dblink_release(&unnamed_conn);
+		DblinkConn	old = unnamed_conn;
+
 		unnamed_conn = made;
+		if (old.open)
+			pool_dblink_release(&old);
 	}
 	else
 	{
-		bool		found;
-
-		if (dblink_conns == NULL)
-		{
-			HASHCTL		ctl;
-
-			ctl.keysize = NAMEDATALEN;
-			ctl.entrysize = sizeof(DblinkConn);
-			ctl.hcxt = TopMemoryContext;
-			dblink_conns = hash_create("pool_dblink connections", 16, &ctl,
-									   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-		}
-		c = hash_search(dblink_conns, name, HASH_ENTER, &found);
 		strlcpy(made.name, name, NAMEDATALEN);
 		*c = made;
 	}
 	PG_RETURN_TEXT_P(cstring_to_text("OK"));
+}
+
+/*
+ * dblink_connect([name text,] connstr text) returns text
+ */
+Datum
+pool_dblink_connect(PG_FUNCTION_ARGS)
+{
+	return pool_dblink_connect_common(fcinfo, false);
+}
+
+/*
+ * dblink_connect_u([name text,] connstr text) returns text, SECURITY
+ * DEFINER and revoked from PUBLIC
+ */
+Datum
+pool_dblink_connect_u(PG_FUNCTION_ARGS)
+{
+	return pool_dblink_connect_common(fcinfo, true);
 }
 
 /*

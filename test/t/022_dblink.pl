@@ -212,20 +212,87 @@ is($out, "app\nOK\n100\nOK", 'a server of pool and a server of dblink_fdw serve 
 like($stderr, qr/permission denied for foreign server d/,
 	'a dblink_fdw server needs USAGE on it');
 
+# --- connections made inside a SECURITY DEFINER function stay its owner's ---------
+$local->safe_psql(
+	'postgres', qq{
+CREATE SCHEMA bobs AUTHORIZATION bob;
+SET ROLE bob;
+CREATE FUNCTION bobs.connect_and_fail() RETURNS void LANGUAGE plpgsql SECURITY DEFINER AS \$\$
+BEGIN
+	PERFORM dblink_connect('bobc', '$target');
+	RAISE EXCEPTION 'failing after connecting';
+END \$\$;
+CREATE FUNCTION bobs.connect_unnamed() RETURNS text LANGUAGE sql SECURITY DEFINER
+	AS \$\$ SELECT dblink_connect('$target') \$\$;
+GRANT USAGE ON SCHEMA bobs TO alice;
+RESET ROLE;
+});
+($rc, $stdout, $stderr) = $local->psql(
+	'postgres', qq{
+SET ROLE alice;
+DO \$\$ BEGIN PERFORM bobs.connect_and_fail(); EXCEPTION WHEN others THEN NULL; END \$\$;
+SELECT * FROM dblink('bobc', 'SELECT current_user') AS t(u text);
+}, on_error_stop => 0);
+like($stderr, qr/permission denied for dblink connection "bobc"/,
+	"a connection bob's SECURITY DEFINER function left open is not its caller's");
+($rc, $stdout, $stderr) = $local->psql(
+	'postgres', qq{
+SET ROLE alice;
+SELECT dblink_connect('$target');
+SELECT bobs.connect_unnamed();
+SELECT x FROM dblink('SELECT 7') AS t(x int);
+SELECT dblink_disconnect();
+}, on_error_stop => 0);
+like($stderr, qr/permission denied for the unnamed dblink connection/,
+	"bob's SECURITY DEFINER function may not replace alice's unnamed connection");
+like($stdout, qr/^OK\n7\nOK$/m, 'which alice still has, and disconnects');
+
+# --- privileges are checked at every command, as for pool's handles ---------------
+($rc, $stdout, $stderr) = $local->psql(
+	'postgres', qq{
+SET ROLE alice;
+SELECT dblink_connect('rv', '$target');
+RESET ROLE;
+REVOKE USAGE ON FOREIGN DATA WRAPPER pool FROM alice;
+SET ROLE alice;
+SELECT x FROM dblink('rv', 'SELECT 1') AS t(x int);
+RESET ROLE;
+GRANT USAGE ON FOREIGN DATA WRAPPER pool TO alice;
+SET ROLE alice;
+SELECT x FROM dblink('rv', 'SELECT 2') AS t(x int);
+SELECT dblink_disconnect('rv');
+}, on_error_stop => 0);
+like($stderr, qr/permission denied to use a connection string as a target/,
+	'after REVOKE USAGE, the next command on a connection already made is refused');
+like($stdout, qr/^OK\n2\nOK$/m, 'and after GRANT it serves again');
+$local->safe_psql('postgres', 'CREATE ROLE carol SUPERUSER LOGIN');
+($rc, $stdout, $stderr) = $local->psql(
+	'postgres', qq{
+SET ROLE carol;
+SELECT dblink_connect('su', '$socket');
+RESET ROLE;
+ALTER ROLE carol NOSUPERUSER;
+SET ROLE carol;
+SELECT x FROM dblink('su', 'SELECT 1') AS t(x int);
+SELECT dblink_disconnect('su');
+}, on_error_stop => 0);
+like($stderr, qr/permission denied for dblink connection "su".*\n.*superuser status of its role changed/,
+	'a passwordless connection of a role that is no longer a superuser is refused');
+like($stdout, qr/^OK\nOK$/m, 'and it can still be given back');
+is(reserved(), '0', 'no connection is left reserved');
+
 # --- not beside dblink ----------------------------------------------------------------
-if ($local->safe_psql('postgres',
-		"SELECT count(*) FROM pg_available_extensions WHERE name = 'dblink'") eq '1')
+SKIP:
 {
+	skip 'the extension dblink is not available here', 1
+	  unless $local->safe_psql('postgres',
+		"SELECT count(*) FROM pg_available_extensions WHERE name = 'dblink'") eq '1';
 	$local->safe_psql('postgres', 'CREATE DATABASE withdblink');
 	($rc, $stdout, $stderr) = $local->psql('withdblink',
 		'CREATE EXTENSION dblink; CREATE EXTENSION pool; CREATE EXTENSION pool_dblink;');
 	like($stderr,
 		qr/extension "pool_dblink" cannot be installed in a database that has extension "dblink"/,
 		'pool_dblink refuses a database that has dblink');
-}
-else
-{
-	pass('dblink is not installed here: nothing to refuse');
 }
 
 done_testing();
