@@ -90,8 +90,8 @@ typedef struct DblinkConn
 								 * for a connection made by it */
 	bool		by_connect_u;	/* made by dblink_connect_u */
 	char	   *target_text;	/* what it was made with (secrets and all,
-								 * wiped when it goes), for the checks of
-								 * each command */
+								 * wiped when it goes), for the checks of each
+								 * command */
 	char		xact_status;	/* remote transaction status, 'I' idle */
 	int			open_cursors;	/* of the transaction dblink_open began */
 	bool		xact_for_cursors;	/* dblink_open began the transaction */
@@ -595,8 +595,8 @@ pool_dblink_connect_common(FunctionCallInfo fcinfo, bool by_connect_u)
 		pool_dblink_check_owner(&unnamed_conn);
 
 	/*
-	 * Everything that can fail once the connection is reserved is done
-	 * first: the hash table and the connection's memory.
+	 * Everything that can fail once the connection is reserved is done first:
+	 * the hash table and the connection's memory.
 	 */
 	if (name != NULL && dblink_conns == NULL)
 	{

@@ -508,7 +508,7 @@ pool_conn_take_notifies(WConn *conn)
 	while ((notify = PQnotifies(conn->conn)) != NULL)
 	{
 		size_t		size = 1 + 2 * sizeof(uint32) + strlen(notify->relname) + 1 +
-			strlen(notify->extra) + 1;
+		strlen(notify->extra) + 1;
 
 		conn->results++;
 		if (conn->reserved && conn->kept_notifies.len + size <= POOL_KEPT_NOTIFY_BYTES)
