@@ -803,14 +803,17 @@ pool_forget_error(WPool *pool)
 /*
  * A request never ran, or rolled back, on the connection it was sent on
  * (reported by the connection layer): it goes first in line again, for
- * whichever connection comes free or can take it.
+ * whichever connection comes free or can take it.  A rerun (the rollback
+ * of a statement a cancel meant for another may have hit) waits afresh;
+ * one that never ran is tried on three connections at most.
  */
 void
-pool_request_again(WRequest *req)
+pool_request_again(WRequest *req, bool rerun)
 {
 	WPool	   *pool = req->pool;
 
-	if (++req->retried > 2)
+	resetStringInfo(&req->building);
+	if (!rerun && ++req->retried > 2)
 	{
 		pool_request_error(req, "08006",
 						   psprintf("could not send the query on pool \"%s\"",
@@ -820,14 +823,14 @@ pool_request_again(WRequest *req)
 		pool_request_done(req);
 		return;
 	}
-	resetStringInfo(&req->building);
 	req->failed = false;
 	req->failed_lost = false;
 	req->sqlstate[0] = '\0';
 	req->has_rowdesc = false;
 	req->tag = NULL;
+	if (rerun)
+		req->enqueued_at = pool_now;
 	pool_enqueue(pool, req, true);
-	pool_dispatch(pool);
 }
 
 /*

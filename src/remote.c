@@ -78,6 +78,7 @@ static void pool_conn_pump_validation(WConn *conn);
 static void pool_conn_pump_cleaning(WConn *conn);
 static void pool_conn_request_complete(WConn *conn);
 static void pool_cancel_start(WConn *conn);
+static void pool_cancel_over(WConn *conn);
 static void pool_cancel_event(WConn *conn);
 static void pool_notice_receiver(void *arg, const PGresult *res);
 static void pool_conn_fail_parked(WConn *conn, const char *why);
@@ -588,7 +589,6 @@ pool_conn_report_session(WConn *conn, WRequest *req)
 							   conn->kept_notifies.len);
 		resetStringInfo(&conn->kept_notifies);
 	}
-	conn->notifies_dropped = false;
 	switch (PQtransactionStatus(conn->conn))
 	{
 		case PQTRANS_IDLE:
@@ -871,7 +871,7 @@ pool_conn_give_back(WConn *conn, const char *why)
 	}
 	pool_conn_account(conn);
 	pool_conn_close(conn, POOL_CLOSE_BROKEN);
-	pool_request_again(req);
+	pool_request_again(req, false);
 }
 
 /*
@@ -1189,12 +1189,18 @@ pool_conn_cancel_head(WConn *conn)
 	conn->no_join = true;
 	conn->deadline = TimestampTzPlusMilliseconds(pool_now,
 												 POOL_CLEANUP_TIMEOUT_MS);
-	if (conn->cancel_conn == NULL)
+	/* its results are over: a cancel could hit only those behind it */
+	if (conn->head_over)
+		return;
+	if (conn->cancel_conn != NULL)
 	{
-		pool_cancel_start(conn);
-		if (conn->cancel_conn != NULL)
-			conn->stray_cancel = true;
+		/* one is on its way: this one goes when it is through */
+		conn->cancel_again = true;
+		return;
 	}
+	pool_cancel_start(conn);
+	if (conn->cancel_conn != NULL)
+		conn->stray_cancel = true;
 }
 
 /*
@@ -1212,14 +1218,16 @@ pool_conn_end_statement(WConn *conn, WRequest *req)
 	if (req->discarded)
 		pool_request_forget(req);
 	else if (conn->stray_cancel && req->joined && req->failed &&
-			 strcmp(req->sqlstate, "57014") == 0 && !req->delivered)
+			 strcmp(req->sqlstate, "57014") == 0 && !req->delivered &&
+			 !req->rerun)
 	{
 		ereport(DEBUG1,
 				(errmsg_internal("pool \"%s\": queueing again a statement that a cancel meant for the one ahead of it on remote pid %d may have hit",
 								 conn->pool->shared->name, conn->remote_pid)));
 		req->joined = false;
 		req->conn = NULL;
-		pool_request_again(req);
+		req->rerun = true;
+		pool_request_again(req, true);
 	}
 	else
 		pool_request_done(req);
@@ -2207,6 +2215,12 @@ pool_cancel_start(WConn *conn)
 {
 	PGcancelConn *c;
 
+	if (conn->cancel_conn != NULL)
+	{
+		/* one at a time: the next goes when this one is through */
+		conn->cancel_again = true;
+		return;
+	}
 	if (!AcquireExternalFD())
 		return;
 	c = PQcancelCreate(conn->conn);
@@ -2252,8 +2266,7 @@ pool_cancel_event(WConn *conn)
 				(errmsg_internal("pool \"%s\": could not cancel remote pid %d: %s",
 								 conn->pool->shared->name, conn->remote_pid,
 								 pool_log_text(PQcancelErrorMessage(conn->cancel_conn)))));
-	pool_cancel_finish(conn);
-	pool_conn_pump(conn);
+	pool_cancel_over(conn);
 }
 
 #else							/* !POOL_HAVE_ASYNC_CANCEL */
@@ -2318,6 +2331,12 @@ pool_cancel_start(WConn *conn)
 {
 	PGconn	   *c;
 
+	if (conn->cancel_conn != NULL)
+	{
+		/* one at a time: the next goes when this one is through */
+		conn->cancel_again = true;
+		return;
+	}
 	if (conn->remote_pid == 0 || !AcquireExternalFD())
 		return;
 	c = pool_connect_same_server(conn);
@@ -2360,8 +2379,7 @@ pool_cancel_event(WConn *conn)
 			ereport(DEBUG1,
 					(errmsg_internal("pool \"%s\": could not connect to cancel remote pid %d",
 									 conn->pool->shared->name, conn->remote_pid)));
-			pool_cancel_finish(conn);
-			pool_conn_pump(conn);
+			pool_cancel_over(conn);
 			return;
 		}
 		snprintf(pid, sizeof(pid), "%d", conn->remote_pid);
@@ -2370,8 +2388,7 @@ pool_cancel_event(WConn *conn)
 							   1, NULL, params, NULL, NULL, 0) ||
 			PQflush(c) < 0)
 		{
-			pool_cancel_finish(conn);
-			pool_conn_pump(conn);
+			pool_cancel_over(conn);
 			return;
 		}
 		conn->cancel_sent = true;
@@ -2382,8 +2399,7 @@ pool_cancel_event(WConn *conn)
 	/* Waiting for pg_cancel_backend() to answer. */
 	if (!PQconsumeInput(c))
 	{
-		pool_cancel_finish(conn);
-		pool_conn_pump(conn);
+		pool_cancel_over(conn);
 		return;
 	}
 	while (!PQisBusy(c))
@@ -2392,8 +2408,7 @@ pool_cancel_event(WConn *conn)
 
 		if (res == NULL)
 		{
-			pool_cancel_finish(conn);
-			pool_conn_pump(conn);
+			pool_cancel_over(conn);
 			return;
 		}
 		PQclear(res);
@@ -2401,6 +2416,31 @@ pool_cancel_event(WConn *conn)
 }
 
 #endif							/* POOL_HAVE_ASYNC_CANCEL */
+
+/*
+ * A cancel request is through, or failed.  If another was asked for while
+ * it was on its way, it goes out now, should a statement given up on still
+ * run: the one being drained, or a discarded head with others behind it.
+ */
+static void
+pool_cancel_over(WConn *conn)
+{
+	bool		again = conn->cancel_again;
+
+	pool_cancel_finish(conn);
+	if (again && PQstatus(conn->conn) == CONNECTION_OK &&
+		PQisBusy(conn->conn) && !(conn->pipeline && conn->head_over) &&
+		((conn->state == WC_CLEANING && !conn->rollback_sent &&
+		  !conn->reset_sent) ||
+		 (conn->state == WC_BUSY && conn->req != NULL && conn->req->discarded)))
+	{
+		pool_cancel_start(conn);
+		if (conn->state == WC_BUSY && conn->cancel_conn != NULL &&
+			!dlist_is_empty(&conn->flight))
+			conn->stray_cancel = true;
+	}
+	pool_conn_pump(conn);
+}
 
 /*
  * Close the cancel in progress.
@@ -2414,6 +2454,7 @@ pool_cancel_finish(WConn *conn)
 	ReleaseExternalFD();
 	conn->cancel_conn = NULL;
 	conn->cancel_sent = false;
+	conn->cancel_again = false;
 	conn->cancel_sock = PGINVALID_SOCKET;
 	conn->cancel_pos = -1;
 	conn->cancel_events = 0;

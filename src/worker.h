@@ -247,6 +247,8 @@ typedef struct WConn
 	StringInfoData kept_notifies;	/* a reserved connection's notifications,
 									 * as records, for its session */
 	bool		notifies_dropped;	/* some did not fit */
+	bool		cancel_again;	/* another cancel was asked for while one was
+								 * on its way */
 	bool		stray_cancel;	/* a cancel went out with statements in flight
 								 * behind its target: a query_canceled of any
 								 * of them may be its doing */
@@ -312,6 +314,8 @@ typedef struct WRequest
 	char		sqlstate[6];	/* ... and the remote's SQLSTATE, or "" */
 	bool		delivered;		/* records went to the queue: it cannot start
 								 * over */
+	bool		rerun;			/* queued again once already, after a cancel
+								 * meant for another may have hit it */
 	StringInfoData building;	/* records not yet handed to the queue */
 	StringInfoData sending;		/* a message the queue did not take yet */
 	bool		send_pending;
@@ -384,8 +388,9 @@ extern void pool_connection_free(WConn *conn);	/* done, clean, idle */
 /* a pipeline's head moved on: one more statement may join it */
 extern void pool_connection_has_room(WConn *conn);
 extern void pool_connection_closed(WPool *pool);
-extern void pool_request_again(WRequest *req);	/* it never ran, or rolled
-												 * back: first in line */
+
+/* it never ran, or rolled back (a rerun): first in line */
+extern void pool_request_again(WRequest *req, bool rerun);
 extern void pool_schedule(WPool *pool, TimestampTz when);
 extern void pool_publish_state(WPool *pool);
 extern bool pool_reclaim_idle(WPool *pool); /* at max_connections: make room */

@@ -263,6 +263,39 @@ is($remote->safe_psql('postgres',
 	"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(5)%' AND pid <> pg_backend_pid()"),
 	'0', 'B was cancelled on the remote');
 
+# --- a second cancel while one is on its way ---------------------------------
+# On the same pool of one: A holds the connection; H and N wait, then N
+# joins H.  N's caller gives up first (N is discarded behind H), then H's
+# (H is cancelled, minding N); when H ends, N is the head with nothing
+# behind it and is cancelled in turn, often before the first cancel request
+# is through.  One cancel at a time: the second waits for the first, and no
+# cancel connection is left open.
+my $worker = pool_worker_pid($local);
+sub worker_fds { opendir(my $d, "/proc/$worker/fd") or return -1; my @f = grep { !/^\./ } readdir $d; return scalar @f; }
+my $fds_before = worker_fds();
+for my $round (1 .. 20)
+{
+	my @h;
+	for my $s (
+		[ 0,    "SELECT * FROM pool.query('one', 'SELECT pg_sleep(0.3)::text') AS t(x text);" ],
+		[ 0.05, "SET statement_timeout = '500ms';\nSELECT * FROM pool.query('one', 'SELECT pg_sleep(5)::text') AS t(x text);" ],
+		[ 0.02, "SET statement_timeout = '450ms';\nSELECT * FROM pool.query('one', 'SELECT pg_sleep(5)::text') AS t(x text);" ])
+	{
+		usleep($s->[0] * 1_000_000);
+		my ($o, $e) = ('', '');
+		push @h, IPC::Run::start(
+			[ 'psql', '-X', '-q', '-d', $local->connstr('postgres'), '-c', $s->[1] ],
+			'>', \$o, '2>', \$e, IPC::Run::timeout(60));
+	}
+	$_->finish for @h;
+}
+ok( wait_until($local, "SELECT count(*) FROM pool.connections WHERE target LIKE 'one%' AND state = 'idle'", '1', 30),
+	'after 20 rounds of cancels one behind the other, the connection is idle again');
+is($remote->safe_psql('postgres',
+	"SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_catalog.pg_cancel_backend%' AND pid <> pg_backend_pid()"),
+	'0', 'no cancel session is left on the remote');
+cmp_ok(worker_fds(), '<=', $fds_before + 2, 'and the worker holds no cancel connection');
+
 # --- the remote restarts mid-pipeline ---------------------------------------
 my $loop = '';
 $loop .= "SELECT * FROM pool.query('$target', 'SELECT pg_sleep(0.001)::text, \$1', '$_') AS t(x text, y text);\n"
