@@ -279,6 +279,21 @@ SELECT dblink_disconnect('su');
 like($stderr, qr/permission denied for dblink connection "su".*\n.*superuser status of its role changed/,
 	'a passwordless connection of a role that is no longer a superuser is refused');
 like($stdout, qr/^OK\nOK$/m, 'and it can still be given back');
+($rc, $stdout, $stderr) = $local->psql(
+	'postgres', qq{
+SET ROLE alice;
+SELECT dblink_connect('ps', 'd');
+RESET ROLE;
+ALTER SERVER d OPTIONS (ADD application_name 'changed');
+SET ROLE alice;
+SELECT x FROM dblink('ps', 'SELECT 1') AS t(x int);
+SELECT dblink_disconnect('ps');
+SELECT a FROM dblink('d', 'SELECT current_setting(''application_name'')') AS t(a text);
+}, on_error_stop => 0);
+like($stderr, qr/dblink connection "ps" no longer belongs to the pool of its target/,
+	'a connection whose dblink_fdw server changed options is refused at its next command');
+like($stdout, qr/^OK\nOK\nchanged$/m,
+	'it is given back, and the server serves one-shot calls with its new options');
 is(reserved(), '0', 'no connection is left reserved');
 
 # --- not beside dblink ----------------------------------------------------------------
